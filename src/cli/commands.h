@@ -1,0 +1,8 @@
+/* The subcommands, one line each; main.c lists them in its table. */
+#ifndef OWL_CLI_COMMANDS_H
+#define OWL_CLI_COMMANDS_H
+
+#include "cli/cli.h"
+
+
+#endif
