@@ -98,8 +98,10 @@ static int detect_specials(owl_tokenizer *t) {
     static const char *const fim_pad[] = {"<|fim_pad|>", "<fim-pad>", "<PAD>"};
     static const char *const fim_rep[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>"};
     static const char *const fim_sep[] = {"<|file_sep|>"};
-    static const char *const eog_names[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
-                                            "<|endoftext|>", "<|eom_id|>", "<EOT>"};
+    static const char *const eog_names[] = {
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+        "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+        "<|end_of_text|>", "<end_of_utterance>"};
 #define N(a) (sizeof a / sizeof a[0])
     if (t->eot < 0) {
         t->eot = find_any(t, eot_names, N(eot_names));

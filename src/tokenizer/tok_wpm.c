@@ -1,5 +1,5 @@
 /* WordPiece ("bert"): normalise (each code point reduced to the first code point of its
- * canonical decomposition, lower-cased; controls dropped), split at whitespace and around
+ * canonical decomposition, lower-cased; controls and combining marks dropped), split at whitespace and around
  * punctuation, ASCII symbols and CJK ideographs, then cover each word greedily with the longest
  * tokens, the first one carrying the U+2581 word-start marker. A word that cannot be covered is
  * the unknown token. */
@@ -77,7 +77,10 @@ void tok_wpm_encode(const owl_tokenizer *t, const char *text, size_t len, tok_id
             utf8proc_category_t cat = utf8proc_category((utf8proc_int32_t)c);
             bool control = cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF ||
                            cat == UTF8PROC_CATEGORY_CO || cat == UTF8PROC_CATEGORY_CS;
-            if (c == 0 || c == 0xFFFD || control) continue;
+            /* combining marks go too: with the decomposition above this strips accents */
+            bool mark = cat == UTF8PROC_CATEGORY_MN || cat == UTF8PROC_CATEGORY_MC ||
+                        cat == UTF8PROC_CATEGORY_ME;
+            if (c == 0 || c == 0xFFFD || control || mark) continue;
         }
         bool punct = false;
         if (!white) {
