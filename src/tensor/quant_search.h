@@ -24,6 +24,10 @@ static inline int owl_qclamp(int v, int lo, int hi) {
     return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* The searches work on groups of at most this many values (sub-blocks, or a super-block's
+ * sub-scales). */
+#define OWL_QSEARCH_MAX 32
+
 /* Symmetric search: codes l in [-nmax, nmax-1] and one scale minimising
  * sum w * (x - scale * l)^2, trying 19 candidate inverse scales around nmax/max|x| and keeping the
  * least-squares scale of the best. w == NULL weighs each element by x^2. Writes L = l + nmax and

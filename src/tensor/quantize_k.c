@@ -29,7 +29,16 @@
 
 /* ---- searches ------------------------------------------------------------------------------ */
 
+/* Without weights the searches weigh each value by x^2; materialising those once keeps the
+ * inner loops free of the choice. Groups are at most OWL_QSEARCH_MAX values. */
+static const float *default_weights(int n, const float *x, const float *w, float *buf) {
+    if (w) return w;
+    for (int i = 0; i < n; i++) buf[i] = x[i] * x[i];
+    return buf;
+}
+
 float owl_qsearch_symmetric(int n, int nmax, const float *x, const float *w, int8_t *L) {
+    float wbuf[OWL_QSEARCH_MAX];
     /* The scale's sign follows the largest-magnitude value so that it lands on -nmax, the code
      * with no positive twin. */
     float amax = 0, max = 0;
@@ -44,12 +53,13 @@ float owl_qsearch_symmetric(int n, int nmax, const float *x, const float *w, int
         memset(L, 0, (size_t)n);
         return 0.0f;
     }
+    w = default_weights(n, x, w, wbuf);
     float iscale = (float)-nmax / max;
     float sumlx = 0, suml2 = 0;
     for (int i = 0; i < n; i++) {
         int l = owl_qclamp(owl_qround(iscale * x[i]), -nmax, nmax - 1);
         L[i] = (int8_t)(l + nmax);
-        float wi = w ? w[i] : x[i] * x[i];
+        float wi = w[i];
         sumlx += wi * x[i] * (float)l;
         suml2 += wi * (float)l * (float)l;
     }
@@ -63,7 +73,7 @@ float owl_qsearch_symmetric(int n, int nmax, const float *x, const float *w, int
         float slx = 0, sl2 = 0;
         for (int i = 0; i < n; i++) {
             int l = owl_qclamp(owl_qround(is * x[i]), -nmax, nmax - 1);
-            float wi = w ? w[i] : x[i] * x[i];
+            float wi = w[i];
             slx += wi * x[i] * (float)l;
             sl2 += wi * (float)l * (float)l;
         }
@@ -131,13 +141,15 @@ float owl_qsearch_q3(int n, int nmax, const float *x, int8_t *L) {
 float owl_qsearch_affine(int n, int nmax, const float *x, const float *w, uint8_t *L,
                          float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep,
                          bool use_mad) {
+    float wbuf[OWL_QSEARCH_MAX] = {0};
+    w = default_weights(n, x, w, wbuf);
     float min = x[0], max = x[0];
-    float sum_w = w ? w[0] : x[0] * x[0];
+    float sum_w = w[0];
     float sum_x = sum_w * x[0];
     for (int i = 1; i < n; i++) {
         if (x[i] < min) min = x[i];
         if (x[i] > max) max = x[i];
-        float wi = w ? w[i] : x[i] * x[i];
+        float wi = w[i];
         sum_w += wi;
         sum_x += wi * x[i];
     }
@@ -155,7 +167,7 @@ float owl_qsearch_affine(int n, int nmax, const float *x, const float *w, uint8_
         L[i] = (uint8_t)owl_qclamp(owl_qround(iscale * (x[i] - min)), 0, nmax);
         float diff = scale * (float)L[i] + min - x[i];
         diff = use_mad ? fabsf(diff) : diff * diff;
-        best_err += (w ? w[i] : x[i] * x[i]) * diff;
+        best_err += w[i] * diff;
     }
     for (int k = 0; k <= nstep; k++) {
         /* A fitted min can reach max (e.g. all values <= 0); then every code would be 0 and no
@@ -166,7 +178,7 @@ float owl_qsearch_affine(int n, int nmax, const float *x, const float *w, uint8_
         for (int i = 0; i < n; i++) {
             int l = owl_qclamp(owl_qround(is * (x[i] - min)), 0, nmax);
             Laux[i] = (uint8_t)l;
-            float wi = w ? w[i] : x[i] * x[i];
+            float wi = w[i];
             sum_l += wi * (float)l;
             sum_l2 += wi * (float)l * (float)l;
             sum_xl += wi * (float)l * x[i];
@@ -184,7 +196,7 @@ float owl_qsearch_affine(int n, int nmax, const float *x, const float *w, uint8_
             for (int i = 0; i < n; i++) {
                 float diff = s * (float)Laux[i] + m - x[i];
                 diff = use_mad ? fabsf(diff) : diff * diff;
-                err += (w ? w[i] : x[i] * x[i]) * diff;
+                err += w[i] * diff;
             }
             if (err < best_err) {
                 memcpy(L, Laux, (size_t)n);
