@@ -83,17 +83,16 @@ static int add_eog(owl_tokenizer *t, int32_t id) {
 static int detect_specials(owl_tokenizer *t) {
     static const char *const eot_names[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
                                             "<|endoftext|>", "<EOT>",
-                                            "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence"
-                                            "\xef\xbd\x9c>"};
+                                            "<\357\275\234end\342\226\201of\342\226\201sentence\357\275\234>"};
     static const char *const eom_names[] = {"<|eom_id|>"};
     static const char *const fim_pre[] = {"<|fim_prefix|>", "<fim-prefix>",
-                                          "<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>",
+                                          "<\357\275\234fim\342\226\201begin\357\275\234>",
                                           "<PRE>"};
     static const char *const fim_suf[] = {"<|fim_suffix|>", "<fim-suffix>",
-                                          "<\xef\xbd\x9c" "fim\xe2\x96\x81hole\xef\xbd\x9c>",
+                                          "<\357\275\234fim\342\226\201hole\357\275\234>",
                                           "<SUF>"};
     static const char *const fim_mid[] = {"<|fim_middle|>", "<fim-middle>",
-                                          "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>",
+                                          "<\357\275\234fim\342\226\201end\357\275\234>",
                                           "<MID>"};
     static const char *const fim_pad[] = {"<|fim_pad|>", "<fim-pad>", "<PAD>"};
     static const char *const fim_rep[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>"};
