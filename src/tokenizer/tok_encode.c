@@ -37,14 +37,29 @@ static int partition(const owl_tokenizer *t, const char *text, size_t len, bool 
                      frags *out) {
     frags cur = {0}, next = {0};
     if (frags_push(&cur, (frag){-1, 0, len}) != 0) return -1;
+    /* One pass with the trie marks the special texts that occur at all; only those are searched
+     * for below (vocabularies have thousands of user-defined tokens, texts a handful). */
+    uint8_t *seen = t->n_specials ? calloc(t->sp_nodes, 1) : NULL;
+    if (t->n_specials && !seen) goto oom;
+    for (size_t i = 0; t->n_specials && i < len; i++) {
+        int32_t first = t->sp_root[(unsigned char)text[i]];
+        if (first < 0) continue;
+        uint32_t node = (uint32_t)first;
+        seen[node] = 1;
+        for (size_t j = i + 1; j < len; j++) {
+            int32_t child;
+            if (tok_pairmap_get(&t->sp_trie, node, (unsigned char)text[j], &child) < 0) break;
+            node = (uint32_t)child;
+            seen[node] = 1;
+        }
+    }
     for (size_t si = 0; si < t->n_specials; si++) {
         int32_t id = t->specials[si];
         uint16_t attr = t->attr[id];
         if (!parse_special && (attr & (TOK_ATTR_CONTROL | TOK_ATTR_UNKNOWN))) continue;
+        if (!seen[t->sp_end[si]]) continue;
         const char *tt = t->text[id];
         size_t tl = t->text_len[id];
-        /* cheap pre-check: does the token occur in the text at all? */
-        if (!find_bytes(text, len, tt, tl)) continue;
         next.n = 0;
         for (size_t fi = 0; fi < cur.n; fi++) {
             frag f = cur.v[fi];
@@ -80,9 +95,11 @@ static int partition(const owl_tokenizer *t, const char *text, size_t len, bool 
         next = tmp;
     }
     free(next.v);
+    free(seen);
     *out = cur;
     return 0;
 oom:
+    free(seen);
     free(cur.v);
     free(next.v);
     return -1;

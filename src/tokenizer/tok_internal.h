@@ -130,6 +130,12 @@ struct owl_tokenizer {
     /* special tokens matched in raw text, longest first */
     int32_t *specials;
     size_t n_specials;
+    /* a byte trie of their texts, to find in one pass which of them occur in a text:
+     * edges (node, byte) -> child node; special i ends at node sp_end[i] */
+    tok_pairmap sp_trie;
+    uint32_t *sp_end;
+    size_t sp_nodes;
+    int32_t sp_root[256]; /* the root's edges, the ones every text position tries */
 
     /* pieces, rendered once: piece[id] with special=true */
     char **piece;

@@ -157,6 +157,30 @@ static int build_specials(owl_tokenizer *t) {
     qsort(keys, t->n_specials, sizeof *keys, cmp_u64);
     for (size_t i = 0; i < t->n_specials; i++) t->specials[i] = (int32_t)(uint32_t)keys[i];
     free(keys);
+    size_t bytes = 0;
+    for (size_t i = 0; i < t->n_specials; i++) bytes += t->text_len[t->specials[i]];
+    t->sp_end = malloc((t->n_specials ? t->n_specials : 1) * sizeof *t->sp_end);
+    if (!t->sp_end || tok_pairmap_init(&t->sp_trie, bytes + 1) != 0) return -1;
+    t->sp_nodes = 1; /* the root */
+    for (int b = 0; b < 256; b++) t->sp_root[b] = -1;
+    for (size_t i = 0; i < t->n_specials; i++) {
+        const unsigned char *s = (const unsigned char *)t->text[t->specials[i]];
+        uint32_t node = 0;
+        for (uint32_t k = 0; k < t->text_len[t->specials[i]]; k++) {
+            int32_t child;
+            if (tok_pairmap_get(&t->sp_trie, node, s[k], &child) < 0) {
+                child = (int32_t)t->sp_nodes++;
+                if (tok_pairmap_put(&t->sp_trie, node, s[k], 0, child) != 0) return -1;
+            }
+            node = (uint32_t)child;
+        }
+        t->sp_end[i] = node;
+        if (t->text_len[t->specials[i]]) {
+            int32_t child;
+            tok_pairmap_get(&t->sp_trie, 0, s[0], &child);
+            t->sp_root[s[0]] = child;
+        }
+    }
     return 0;
 }
 
@@ -405,6 +429,8 @@ void owl_tokenizer_destroy(owl_tokenizer *t) {
     free(t->extra_text);
     free(t->extra_len);
     free(t->specials);
+    free(t->sp_end);
+    tok_pairmap_free(&t->sp_trie);
     free(t->eog);
     free(t->pre_name);
     tok_strmap_free(&t->vocab);

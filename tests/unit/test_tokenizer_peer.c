@@ -87,7 +87,7 @@ static void test_peer_agreement(void) {
         model *m = &models[n_models];
         snprintf(m->path, sizeof m->path, "%s/%s.gguf", test_tmpdir(), *pn);
         snprintf(m->name, sizeof m->name, "twin %s", *pn);
-        owl_forge_opts o = {.preset = *pn, .tiny = true, .type = "q8_0", .n_threads = 2};
+        owl_forge_opts o = {.preset = *pn, .tiny = true, .type = "q4_0", .n_threads = 2};
         owl_error err = {{0}};
         if (owl_forge(&o, m->path, &err) != 0) {
             printf("  forge %s: %s\n", *pn, err.msg);

@@ -113,7 +113,7 @@ static void twin_test(const char *preset, const char *vectors_name) {
     vectors[strlen(vectors) - 4] = '\0'; /* drop ".inp" */
     char model[1024];
     snprintf(model, sizeof model, "%s/%s.gguf", test_tmpdir(), preset);
-    owl_forge_opts o = {.preset = preset, .tiny = true, .type = "q8_0", .n_threads = 2};
+    owl_forge_opts o = {.preset = preset, .tiny = true, .type = "q4_0", .n_threads = 2};
     owl_error err = {{0}};
     if (owl_forge(&o, model, &err) != 0) printf("  forge: %s\n", err.msg);
     REQUIRE(access(model, R_OK) == 0);
