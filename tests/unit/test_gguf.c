@@ -417,11 +417,36 @@ static void test_shared_files(void) {
     owl_gguf_close(g);
 }
 
+/* Inputs the fuzzer once found troublesome: each must now open or fail cleanly. */
+static void test_fuzz_regressions(void) {
+    DIR *d = opendir("tests/data/fuzz/gguf");
+    if (!d) SKIP("no tests/data/fuzz/gguf (run from the repo root)");
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char p[1024];
+        snprintf(p, sizeof p, "tests/data/fuzz/gguf/%s", e->d_name);
+        size_t len;
+        uint8_t *buf = read_file(p, &len);
+        if (!buf) continue;
+        owl_error err = {{0}};
+        owl_gguf *g = owl_gguf_open_memory(buf, len, e->d_name, &err);
+        CHECK(g != NULL || err.msg[0] != '\0');
+        owl_gguf_close(g);
+        free(buf);
+        n++;
+    }
+    closedir(d);
+    printf("  %d regression inputs\n", n);
+}
+
 int main(void) {
     RUN(test_roundtrip);
     RUN(test_truncated);
     RUN(test_bitflips);
     RUN(test_malformed);
     RUN(test_shared_files);
+    RUN(test_fuzz_regressions);
     return test_summary();
 }
