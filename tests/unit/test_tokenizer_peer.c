@@ -1,8 +1,9 @@
 /* Agreement with llama.cpp: every line of tests/data/tokenizer/corpus.txt (and the whole file as
  * one text) gives the ids llama.cpp gives, for every vocabulary GGUF in ../shared/models/vocab and
- * shape twin's vocabulary; tests/data/tokenizer/special.txt checks special-token parsing both
- * ways. llama.cpp runs once, through tests/tokenizer/peer_tokenize.mjs (node-llama-cpp from the
- * llamacpp-peer folder), on all models and strings together. */
+ * every shape twin's vocabulary; tests/data/tokenizer/special.txt checks special-token parsing
+ * both ways, and 200 random strings over many Unicode blocks (unassigned code points included)
+ * check the character classes. llama.cpp runs once, through tests/tokenizer/peer_tokenize.mjs
+ * (node-llama-cpp from the llamacpp-peer folder), on all models and strings together. */
 #include "owl/forge.h"
 #include "owl/gguf.h"
 #include "owl/tokenizer.h"
@@ -45,10 +46,50 @@ static json_t *read_texts(const char *path, bool whole) {
     return a;
 }
 
+/* Random strings over many Unicode blocks: scripts, combining marks, digits of other scripts,
+ * symbols, emoji, private use, unassigned code points, every kind of space (no line breaks, so
+ * that each string stays one string). */
+static json_t *random_texts(size_t count) {
+    static const unsigned ranges[][2] = {
+        {0x20, 0x7E}, {0xA0, 0x24F}, {0x300, 0x36F}, {0x370, 0x3FF}, {0x400, 0x4FF},
+        {0x590, 0x6FF}, {0x900, 0x97F}, {0xE00, 0xE7F}, {0x1100, 0x11FF}, {0x2000, 0x206F},
+        {0x2070, 0x20CF}, {0x2100, 0x218F}, {0x2460, 0x24FF}, {0x3000, 0x30FF}, {0x4E00, 0x4F00},
+        {0xAC00, 0xAD00}, {0xE000, 0xE010}, {0xFE00, 0xFE0F}, {0xFF00, 0xFFEF}, {0x1F300, 0x1F64F},
+        {0x1F900, 0x1F9FF}, {0x10000, 0x1007F}, {0x1D400, 0x1D4FF}, {0x378, 0x379}, {0x888, 0x89F},
+        {0x2FFF0, 0x2FFFF}, {0xE0000, 0xE007F}, {0x9, 0x9}, {0xB, 0xC}, {0x85, 0x85},
+        {0x1680, 0x1680}, {0x200B, 0x200D}, {0x660, 0x669}, {0x966, 0x96F}, {0xFF10, 0xFF19},
+        {0x2160, 0x2188}};
+    const size_t nr = sizeof ranges / sizeof ranges[0];
+    unsigned long long seed = 2024;
+    json_t *a = json_array();
+    for (size_t i = 0; i < count; i++) {
+        char buf[256];
+        size_t n = 0, chars = 1 + test_rng_next(&seed) % 30;
+        for (size_t k = 0; k < chars; k++) {
+            const unsigned *r = ranges[test_rng_next(&seed) % nr];
+            unsigned c = r[0] + (unsigned)(test_rng_next(&seed) % (r[1] - r[0] + 1));
+            if (c == 0x2028 || c == 0x2029) c = 0x20;
+            if (c < 0x80) buf[n++] = (char)c;
+            else if (c < 0x800) buf[n++] = (char)(0xC0 | c >> 6), buf[n++] = (char)(0x80 | (c & 63));
+            else if (c < 0x10000) {
+                buf[n++] = (char)(0xE0 | c >> 12), buf[n++] = (char)(0x80 | (c >> 6 & 63));
+                buf[n++] = (char)(0x80 | (c & 63));
+            } else {
+                buf[n++] = (char)(0xF0 | c >> 18), buf[n++] = (char)(0x80 | (c >> 12 & 63));
+                buf[n++] = (char)(0x80 | (c >> 6 & 63)), buf[n++] = (char)(0x80 | (c & 63));
+            }
+        }
+        json_array_append_new(a, json_stringn(buf, n));
+    }
+    return a;
+}
+
 typedef struct model {
     char path[4200];
     char name[64];
 } model;
+
+enum { TASKS = 4 }; /* per model: corpus, special parsed, special as text, random */
 
 static void test_peer_agreement(void) {
     SHARED_OR_SKIP(vocab_dir, "models/vocab/ggml-vocab-gpt-2.gguf");
@@ -99,6 +140,7 @@ static void test_peer_agreement(void) {
 
     json_t *corpus = read_texts("tests/data/tokenizer/corpus.txt", true);
     json_t *special = read_texts("tests/data/tokenizer/special.txt", false);
+    json_t *randoms = random_texts(200);
     REQUIRE(corpus && special);
     /* per model: corpus (plain), special lines parsed, special lines as plain text */
     json_t *tasks = json_array();
@@ -106,6 +148,7 @@ static void test_peer_agreement(void) {
         json_array_append_new(tasks, json_pack("{s:s, s:b, s:O}", "model", models[i].path, "special", 0, "texts", corpus));
         json_array_append_new(tasks, json_pack("{s:s, s:b, s:O}", "model", models[i].path, "special", 1, "texts", special));
         json_array_append_new(tasks, json_pack("{s:s, s:b, s:O}", "model", models[i].path, "special", 0, "texts", special));
+        json_array_append_new(tasks, json_pack("{s:s, s:b, s:O}", "model", models[i].path, "special", 0, "texts", randoms));
     }
     char tasks_path[600];
     snprintf(tasks_path, sizeof tasks_path, "%s/tasks.json", test_tmpdir());
@@ -144,11 +187,11 @@ static void test_peer_agreement(void) {
             continue;
         }
         int ok = 0, n = 0;
-        for (size_t ti = 0; ti < 3; ti++) {
-            json_t *task = json_array_get(tasks, mi * 3 + ti);
+        for (size_t ti = 0; ti < TASKS; ti++) {
+            json_t *task = json_array_get(tasks, mi * TASKS + ti);
             json_t *texts = json_object_get(task, "texts");
             bool parse = json_is_true(json_object_get(task, "special"));
-            json_t *want_all = json_array_get(ref, mi * 3 + ti);
+            json_t *want_all = json_array_get(ref, mi * TASKS + ti);
             for (size_t si = 0; si < json_array_size(texts); si++) {
                 json_t *s = json_array_get(texts, si);
                 json_t *want = json_array_get(want_all, si);
@@ -180,6 +223,7 @@ static void test_peer_agreement(void) {
     json_decref(tasks);
     json_decref(corpus);
     json_decref(special);
+    json_decref(randoms);
 }
 
 int main(void) {
