@@ -143,6 +143,9 @@ struct owl_tokenizer {
 
     /* SentencePiece: byte -> <0xNN> token */
     int32_t byte_token[256];
+    /* SentencePiece: no token has U+2581 right after another character, so no merge crosses the
+     * start of a word and words can be merged one by one (same result, far smaller heaps) */
+    bool spm_word_cut;
 
     /* BPE */
     tok_pairmap merges;      /* (left sym, right sym) -> rank, merged sym */

@@ -389,6 +389,17 @@ owl_tokenizer *owl_tokenizer_new(const owl_tokenizer_desc *d, owl_error *err) {
     name_attributes(t, d->name, d->pre);
 
     if (kind == OWL_TOK_SPM) {
+        t->spm_word_cut = true;
+        for (size_t i = 0; i < t->n_vocab && t->spm_word_cut; i++) {
+            const char *x = t->text[i];
+            for (uint32_t k = 1; k + 3 <= t->text_len[i]; k++) {
+                if (memcmp(x + k, "\342\226\201", 3) != 0) continue;
+                if (k < 3 || memcmp(x + k - 3, "\342\226\201", 3) != 0) {
+                    t->spm_word_cut = false;
+                    break;
+                }
+            }
+        }
         for (int b = 0; b < 256; b++) {
             char hex[8];
             snprintf(hex, sizeof hex, "<0x%02X>", b);
