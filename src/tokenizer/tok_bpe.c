@@ -42,7 +42,8 @@ static size_t sym_text(const owl_tokenizer *t, int32_t id, unsigned char byte, c
         return t->extra_len[(size_t)id - t->n_vocab];
     }
     *p = tmp;
-    return tok_utf8_encode(tok_byte_to_cp(byte), tmp);
+    memcpy(tmp, t->byte_utf8[byte], 2);
+    return t->byte_utf8_len[byte];
 }
 
 static void emit_word(const owl_tokenizer *t, const unsigned char *w, size_t n, bpe_work *wk,
@@ -60,7 +61,10 @@ static void emit_word(const owl_tokenizer *t, const unsigned char *w, size_t n, 
             wk->enc_cap = cap;
         }
         size_t k = 0;
-        for (size_t i = 0; i < n; i++) k += tok_utf8_encode(tok_byte_to_cp(w[i]), wk->enc + k);
+        for (size_t i = 0; i < n; i++) {
+            memcpy(wk->enc + k, t->byte_utf8[w[i]], 2);
+            k += t->byte_utf8_len[w[i]];
+        }
         int32_t id = tok_strmap_get(&t->vocab, wk->enc, k);
         if (id >= 0) {
             tok_ids_push(out, id);

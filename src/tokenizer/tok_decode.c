@@ -45,7 +45,7 @@ static char *render(const owl_tokenizer *t, int32_t id, size_t *len) {
         while (i < n) {
             size_t start = i;
             uint32_t cp = tok_utf8_decode((const unsigned char *)s, n, &i);
-            int b = tok_cp_to_byte(cp);
+            int b = cp < 324 ? t->cp_byte[cp] : -1;
             if (b >= 0) {
                 out[o++] = (char)b;
                 continue;

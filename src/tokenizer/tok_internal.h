@@ -147,7 +147,11 @@ struct owl_tokenizer {
      * start of a word and words can be merged one by one (same result, far smaller heaps) */
     bool spm_word_cut;
 
-    /* BPE */
+    /* BPE: the printable mapping of bytes as tables (UTF-8 of each byte's code point; the byte of
+     * each code point below 324, -1 for none) */
+    char byte_utf8[256][2];
+    uint8_t byte_utf8_len[256];
+    int16_t cp_byte[324];
     tok_pairmap merges;      /* (left sym, right sym) -> rank, merged sym */
     int32_t byte_sym[256];   /* symbol id of each byte's mapped code point, -1 if none */
     char **extra_text;       /* symbols that are merge results but not tokens: ids n_vocab+k */

@@ -320,6 +320,12 @@ owl_tokenizer *owl_tokenizer_new(const owl_tokenizer_desc *d, owl_error *err) {
     owl_tokenizer *t = calloc(1, sizeof *t);
     if (!t) goto oom;
     t->kind = kind;
+    for (uint32_t cp = 0; cp < 324; cp++) t->cp_byte[cp] = (int16_t)tok_cp_to_byte(cp);
+    for (int b = 0; b < 256; b++) {
+        char u[4];
+        t->byte_utf8_len[b] = (uint8_t)tok_utf8_encode(tok_byte_to_cp((unsigned char)b), u);
+        memcpy(t->byte_utf8[b], u, 2); /* the code points are below U+0800: two bytes at most */
+    }
     t->n_vocab = d->n_tokens;
     t->pre_name = strdup(kind == OWL_TOK_BPE ? pre : d->pre && *d->pre ? d->pre : "default");
     t->text = calloc(t->n_vocab, sizeof *t->text);
