@@ -65,13 +65,14 @@ static void emit_word(const owl_tokenizer *t, const unsigned char *w, size_t n, 
             memcpy(wk->enc + k, t->byte_utf8[w[i]], 2);
             k += t->byte_utf8_len[w[i]];
         }
-        int32_t id = tok_strmap_get(&t->vocab, wk->enc, k);
+        int32_t id = tok_plain_lookup(t, wk->enc, k);
         if (id >= 0) {
             tok_ids_push(out, id);
             return;
         }
     }
-    if (n == 1 && t->byte_sym[w[0]] >= 0 && (size_t)t->byte_sym[w[0]] < t->n_vocab) {
+    if (n == 1 && t->byte_sym[w[0]] >= 0 && (size_t)t->byte_sym[w[0]] < t->n_vocab &&
+        !(t->attr[t->byte_sym[w[0]]] & TOK_ATTR_CONTROL)) {
         tok_ids_push(out, t->byte_sym[w[0]]);
         return;
     }
@@ -100,7 +101,7 @@ static void emit_word(const owl_tokenizer *t, const unsigned char *w, size_t n, 
     }
     for (int32_t i = 0; i != -1; i = s[i].next) {
         int32_t id = s[i].id;
-        if (id >= 0 && (size_t)id < t->n_vocab) {
+        if (id >= 0 && (size_t)id < t->n_vocab && !(t->attr[id] & TOK_ATTR_CONTROL)) {
             tok_ids_push(out, id);
             continue;
         }
@@ -109,7 +110,7 @@ static void emit_word(const owl_tokenizer *t, const unsigned char *w, size_t n, 
         char tmp[4];
         size_t len = sym_text(t, id, w[i], &p, tmp);
         for (size_t k = 0; k < len; k++) {
-            int32_t b = tok_strmap_get(&t->vocab, p + k, 1);
+            int32_t b = tok_plain_lookup(t, p + k, 1);
             if (b >= 0) tok_ids_push(out, b);
         }
     }

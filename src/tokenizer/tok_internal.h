@@ -160,6 +160,13 @@ struct owl_tokenizer {
     tok_pretok *pretok;
 };
 
+/* A vocabulary lookup for text that came from plain text: control tokens are never the answer
+ * (only special-token parsing produces them). */
+static inline int32_t tok_plain_lookup(const owl_tokenizer *t, const char *s, size_t n) {
+    int32_t id = tok_strmap_get(&t->vocab, s, n);
+    return id >= 0 && (t->attr[id] & TOK_ATTR_CONTROL) ? -1 : id;
+}
+
 /* Byte-level BPE's printable mapping of the 256 byte values (GPT-2's bytes_to_unicode). */
 uint32_t tok_byte_to_cp(unsigned char b);
 /* The byte for a mapped code point, or -1. */

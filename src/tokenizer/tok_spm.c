@@ -14,7 +14,7 @@ static int try_pair(const owl_tokenizer *t, const char *text, spm_sym *s, int32_
                     tok_heap *h) {
     if (l < 0 || r < 0) return 0;
     uint32_t size = s[l].n + s[r].n;
-    int32_t id = tok_strmap_get(&t->vocab, text + s[l].off, size);
+    int32_t id = tok_plain_lookup(t, text + s[l].off, size);
     if (id < 0) return 0;
     tok_merge m = {.prio = -(double)t->score[id], .left = l, .right = r, .a = (int32_t)size};
     return tok_heap_push(h, m);
@@ -48,7 +48,7 @@ static int merge_run(const owl_tokenizer *t, const char *text, spm_sym *s, int32
         if (try_pair(t, text, s, m.left, l->next, h) != 0) return -1;
     }
     for (int32_t i = a; i != -1; i = s[i].next) {
-        int32_t id = tok_strmap_get(&t->vocab, text + s[i].off, s[i].n);
+        int32_t id = tok_plain_lookup(t, text + s[i].off, s[i].n);
         if (id >= 0) {
             tok_ids_push(out, id);
             continue;

@@ -49,7 +49,7 @@ static void cover_word(const owl_tokenizer *t, const char *w, size_t n, tok_ids 
         size_t j = i + t->max_token_len + 1 < n ? i + t->max_token_len + 1 : n;
         int32_t id = -1;
         for (; j > i; j--) {
-            id = tok_strmap_get(&t->vocab, w + i, j - i);
+            id = tok_plain_lookup(t, w + i, j - i);
             if (id >= 0) break;
         }
         if (id < 0) {

@@ -1,5 +1,6 @@
 /* Tokenizer algorithms on small vocabularies built in memory: merge order, byte fallback,
  * special tokens, WordPiece splitting, pieces, the streaming detokenizer and bad input. */
+#include "owl/gguf.h"
 #include "owl/tokenizer.h"
 #include "test.h"
 
@@ -252,6 +253,27 @@ static void test_spm(void) {
     owl_tokenizer_destroy(t);
 }
 
+static void test_control_never_from_text(void) {
+    /* "ab" is a control token: merging plain text never produces it */
+    const char *words[] = {"<unk>", "\342\226\201", "a", "b", "ab", "\342\226\201a"};
+    const int32_t types[] = {2, 1, 1, 1, 3, 1};
+    const float scores[] = {0, -1, -1, -1, 10, -2};
+    owl_str toks[6];
+    for (size_t i = 0; i < 6; i++) toks[i] = S(words[i]);
+    owl_tokenizer_desc d;
+    owl_tokenizer_desc_init(&d);
+    d.model = "llama";
+    d.n_tokens = 6;
+    d.tokens = toks;
+    d.types = types;
+    d.scores = scores;
+    owl_tokenizer *t = owl_tokenizer_new(&d, NULL);
+    REQUIRE(t);
+    CHECK_TOK(t, "ab", false, false, 5, 3);
+    CHECK_TOK(t, "ab", false, true, 4);
+    owl_tokenizer_destroy(t);
+}
+
 static void test_stream(void) {
     owl_tokenizer *t = spm_vocab();
     REQUIRE(t);
@@ -383,12 +405,103 @@ static void test_random_text(void) {
     owl_tokenizer_destroy(ts);
 }
 
+/* Writes a GGUF with the given tokenizer keys and returns from_gguf's result (err filled). */
+typedef void (*fill_fn)(owl_gguf_writer *w);
+
+static owl_tokenizer *load_written(fill_fn fill, owl_error *err) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/tok.gguf", test_tmpdir());
+    owl_gguf_writer *w = owl_gguf_writer_new();
+    fill(w);
+    owl_tokenizer *t = NULL;
+    if (owl_gguf_write(w, path, NULL, NULL, err) == 0) {
+        owl_gguf *g = owl_gguf_open(path, err);
+        if (g) t = owl_tokenizer_from_gguf(g, err);
+        owl_gguf_close(g);
+    }
+    owl_gguf_writer_destroy(w);
+    unlink(path);
+    return t;
+}
+
+static const char *const small_tokens[] = {"<unk>", "<s>", "</s>", "a"};
+
+static void fill_no_model(owl_gguf_writer *w) {
+    owl_gguf_set_array_str(w, "tokenizer.ggml.tokens", small_tokens, NULL, 4);
+}
+static void fill_gpt2_no_merges(owl_gguf_writer *w) {
+    owl_gguf_set_str(w, "tokenizer.ggml.model", "gpt2");
+    owl_gguf_set_array_str(w, "tokenizer.ggml.tokens", small_tokens, NULL, 4);
+}
+static void fill_short_scores(owl_gguf_writer *w) {
+    const float sc[2] = {0, 0};
+    owl_gguf_set_str(w, "tokenizer.ggml.model", "llama");
+    owl_gguf_set_array_str(w, "tokenizer.ggml.tokens", small_tokens, NULL, 4);
+    owl_gguf_set_array(w, "tokenizer.ggml.scores", OWL_GGUF_FLOAT32, sc, 2);
+}
+static void fill_int_tokens(owl_gguf_writer *w) {
+    const int32_t v[2] = {1, 2};
+    owl_gguf_set_str(w, "tokenizer.ggml.model", "llama");
+    owl_gguf_set_array(w, "tokenizer.ggml.tokens", OWL_GGUF_INT32, v, 2);
+}
+static void fill_bad_pre(owl_gguf_writer *w) {
+    const char *merges[] = {"a a"};
+    owl_gguf_set_str(w, "tokenizer.ggml.model", "gpt2");
+    owl_gguf_set_str(w, "tokenizer.ggml.pre", "mystery");
+    owl_gguf_set_array_str(w, "tokenizer.ggml.tokens", small_tokens, NULL, 4);
+    owl_gguf_set_array_str(w, "tokenizer.ggml.merges", merges, NULL, 1);
+}
+static void fill_good(owl_gguf_writer *w) {
+    const int32_t types[4] = {2, 3, 3, 1};
+    owl_gguf_set_str(w, "tokenizer.ggml.model", "llama");
+    owl_gguf_set_array_str(w, "tokenizer.ggml.tokens", small_tokens, NULL, 4);
+    owl_gguf_set_array(w, "tokenizer.ggml.token_type", OWL_GGUF_INT32, types, 4);
+    owl_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 0xFFFFFFFFu); /* "none" as some writers store it */
+    owl_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", false);
+}
+
+static void test_gguf_metadata(void) {
+    struct {
+        fill_fn fill;
+        const char *want;
+    } bad[] = {{fill_no_model, "tokenizer.ggml.model"},
+               {fill_gpt2_no_merges, "tokenizer.ggml.merges"},
+               {fill_short_scores, "tokenizer.ggml.scores"},
+               {fill_int_tokens, "tokenizer.ggml.tokens"},
+               {fill_bad_pre, "mystery"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        owl_error err = {{0}};
+        owl_tokenizer *t = load_written(bad[i].fill, &err);
+        CHECK(t == NULL);
+        CHECKF(strstr(err.msg, bad[i].want) != NULL, "'%s' does not name %s", err.msg, bad[i].want);
+        owl_tokenizer_destroy(t);
+    }
+    owl_error err = {{0}};
+    owl_tokenizer *t = load_written(fill_good, &err);
+    if (!t) printf("  %s\n", err.msg);
+    REQUIRE(t);
+    CHECK_EQ_INT(owl_tokenizer_n_vocab(t), 4);
+    CHECK_EQ_INT(owl_tokenizer_bos(t), 1);
+    CHECK_EQ_INT(owl_tokenizer_eos(t), 2); /* out of range: the default stays */
+    CHECK(!owl_tokenizer_add_bos(t));
+    CHECK_EQ_INT(owl_token_get_type(t, 1), OWL_TOKEN_CONTROL);
+    CHECK(owl_tokenizer_is_eog(t, 2));
+    CHECK_EQ_INT(owl_tokenizer_find(t, "a", 1), 3);
+    /* no byte tokens: each byte of a character without a token is the unknown token ("▁b" is
+     * four bytes); no BOS since add_bos_token is false */
+    CHECK_TOK(t, "b", true, false, 0, 0, 0, 0);
+    owl_tokenizer_destroy(t);
+}
+
 int main(void) {
     RUN(test_bpe_merge_order);
     RUN(test_bpe_pretokenizers);
     RUN(test_spm);
+    RUN(test_control_never_from_text);
     RUN(test_stream);
     RUN(test_wpm);
     RUN(test_random_text);
+    RUN(test_gguf_metadata);
+    rmdir(test_tmpdir());
     return test_summary();
 }
