@@ -307,8 +307,12 @@ owl_tokenizer *owl_tokenizer_new(const owl_tokenizer_desc *d, owl_error *err) {
         owl_errorf(err, "unsupported tokenizer model '%s' (tokenizer.ggml.model)", d->model);
         return NULL;
     }
-    if (d->n_tokens == 0 || d->n_tokens > (size_t)INT32_MAX / 2) {
+    if (d->n_tokens == 0 || d->n_tokens > (size_t)INT32_MAX / 2 || !d->tokens) {
         owl_errorf(err, "tokenizer: bad vocabulary size %zu", d->n_tokens);
+        return NULL;
+    }
+    if (d->n_merges && !d->merges) {
+        owl_errorf(err, "tokenizer: %zu merges but no merge list", d->n_merges);
         return NULL;
     }
     const char *pre = d->pre && *d->pre ? d->pre : "default";
