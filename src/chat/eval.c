@@ -294,7 +294,7 @@ static jv do_slice(jrender *r, jv obj, jv start, jv stop, jv stepv) {
     jstr *s = obj.s;
     if (js_ascii(s)) {
         if (step == 1) return jv_str(&r->a, s->s + lo, count);
-        jstr *o = js_new(&r->a, "", count);
+        jstr *o = js_alloc(&r->a, count);
         for (size_t k = 0; k < count; k++) o->s[k] = s->s[lo + (int64_t)k * step];
         o->s[count] = '\0';
         return jv_strv(o);
@@ -364,7 +364,7 @@ static jv repeat(jrender *r, jv seq, int64_t times) {
         if (n && (uint64_t)times > (r->a.limit ? r->a.limit : SIZE_MAX) / n) {
             jr_fail(r, "string repetition too large");
         }
-        jstr *s = js_new(&r->a, "", n * (size_t)times);
+        jstr *s = js_alloc(&r->a, n * (size_t)times);
         for (int64_t i = 0; i < times; i++) memcpy(s->s + (size_t)i * n, seq.s->s, n);
         s->s[n * (size_t)times] = '\0';
         return jv_strv(s);
@@ -388,7 +388,7 @@ jv jr_add(jrender *r, jv a, jv b) {
         return jv_float(as_f(a) + as_f(b));
     }
     if (a.t == JV_STR && b.t == JV_STR) {
-        jstr *s = js_new(&r->a, "", a.s->len + b.s->len);
+        jstr *s = js_alloc(&r->a, a.s->len + b.s->len);
         memcpy(s->s, a.s->s, a.s->len);
         memcpy(s->s + a.s->len, b.s->s, b.s->len);
         s->s[a.s->len + b.s->len] = '\0';
@@ -612,6 +612,7 @@ static jv call_macro(jrender *r, jmacro *m, jargs *a) {
         frame_set(r, f, pn, v);
     }
     jlist *varargs = jl_new(&r->a, a->npos > np ? a->npos - np : 0);
+    varargs->tuple = true;
     for (size_t i = np; i < a->npos; i++) varargs->items[i - np] = a->pos[i];
     frame_set(r, f, "varargs", jv_listv(varargs));
     jdict *kwargs = jd_new(&r->a, 4);

@@ -109,6 +109,11 @@ jstr *js_case(jarena *a, jstr *s, int mode) {
             break;
         }
         first = false;
+        if (c == 0xDF && o == 0x1E9E) {
+            /* Python's full case mapping: upper('ß') is "SS", title('ß') is "Ss" */
+            jb_puts(&b, mode == 1 || mode == 4 ? "SS" : "Ss");
+            continue;
+        }
         put_cp(&b, o);
     }
     return jb_str(&b);
@@ -125,7 +130,8 @@ static jstr *jinja_title(jarena *a, jstr *s) {
             put_cp(&b, c);
             start = true;
         } else {
-            put_cp(&b, (uint32_t)(start ? utf8proc_toupper((utf8proc_int32_t)c) : utf8proc_tolower((utf8proc_int32_t)c)));
+            if (c == 0xDF && start) jb_puts(&b, "SS");
+            else put_cp(&b, (uint32_t)(start ? utf8proc_toupper((utf8proc_int32_t)c) : utf8proc_tolower((utf8proc_int32_t)c)));
             start = false;
         }
     }
@@ -232,8 +238,7 @@ static jv split(jrender *r, jstr *s, jargs *a, bool from_right) {
             while (i < s->len && (w = uws_at(s->s + i, s->s + s->len)) != 0) i += w;
             if (i >= s->len) break;
             if (maxsplit >= 0 && (int64_t)out.n >= maxsplit) {
-                jstr *rest = js_strip(ar, js_new(ar, s->s + i, s->len - i), NULL, 0, false, true);
-                vv_push(r, &out, jv_strv(rest));
+                vv_push(r, &out, jv_str(ar, s->s + i, s->len - i));
                 break;
             }
             size_t j = i;
@@ -684,14 +689,14 @@ jv jmethod_call(jrender *r, jv self, const char *m, jargs *a) {
 /* ---- filters ------------------------------------------------------------------------------- */
 
 enum {
-    FI_ABS, FI_ATTR, FI_CAPITALIZE, FI_CENTER, FI_COUNT, FI_D, FI_DEFAULT, FI_DICTSORT, FI_E, FI_ESCAPE,
+    FI_ABS, FI_ATTR, FI_BATCH, FI_CAPITALIZE, FI_CENTER, FI_COUNT, FI_D, FI_DEFAULT, FI_DICTSORT, FI_E, FI_ESCAPE,
     FI_FIRST, FI_FLOAT, FI_FORCEESCAPE, FI_FORMAT, FI_INDENT, FI_INT, FI_ITEMS, FI_JOIN, FI_LAST, FI_LENGTH,
     FI_LIST, FI_LOWER, FI_MAP, FI_MAX, FI_MIN, FI_PPRINT, FI_REJECT, FI_REJECTATTR, FI_REPLACE, FI_REVERSE,
     FI_ROUND, FI_SAFE, FI_SELECT, FI_SELECTATTR, FI_SORT, FI_STRING, FI_SUM, FI_TITLE, FI_TOJSON, FI_TRIM,
     FI_UNIQUE, FI_UPPER, FI_WORDCOUNT, FI_COUNT_
 };
 static const char *const FILTER_NAMES[FI_COUNT_] = {
-    "abs", "attr", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape",
+    "abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape",
     "first", "float", "forceescape", "format", "indent", "int", "items", "join", "last", "length",
     "list", "lower", "map", "max", "min", "pprint", "reject", "rejectattr", "replace", "reverse",
     "round", "safe", "select", "selectattr", "sort", "string", "sum", "title", "tojson", "trim",
@@ -951,7 +956,7 @@ static jv do_indent(jrender *r, jv in, jargs *a) {
         int64_t k = need_int(r, w, "indent width");
         if (k < 0) k = 0;
         if (k > 10000) jr_fail(r, "indent width too large");
-        ind = js_new(ar, "", (size_t)k);
+        ind = js_alloc(ar, (size_t)k);
         memset(ind->s, ' ', (size_t)k);
     }
     jstr *s = jv_to_jstr(ar, in);
@@ -988,8 +993,28 @@ jv jfilter_apply(jrender *r, int id, jv in, jargs *a) {
         if (in.t == JV_FLOAT) return jv_float(fabs(in.f));
         jr_fail(r, "bad operand type for abs(): '%s'", jv_typename(in));
     case FI_ATTR: {
+        /* attributes only: a dict's keys are not its attributes */
         jstr *n = need_str(r, argd(a, 0, "name", jv_none()), "attribute name");
+        if (in.t == JV_DICT && !jmethod_exists(in, n->s)) return jv_undef("'dict object' has no attribute");
         return jr_getattr(r, in, n->s, n->len);
+    }
+    case FI_BATCH: {
+        int64_t size = need_int(r, argd(a, 0, "linecount", jv_none()), "linecount");
+        if (size <= 0) jr_fail(r, "batch size must be positive");
+        jv fill;
+        bool has_fill = arg(a, 1, "fill_with", &fill) && fill.t != JV_NONE;
+        jlist *l = jr_iterate(r, in);
+        size_t nb = (l->n + (size_t)size - 1) / (size_t)size;
+        jlist *out = jl_new(ar, nb);
+        for (size_t b = 0; b < nb; b++) {
+            size_t lo = b * (size_t)size, hi = lo + (size_t)size < l->n ? lo + (size_t)size : l->n;
+            size_t cnt = has_fill ? (size_t)size : hi - lo;
+            jlist *row = jl_new(ar, cnt);
+            for (size_t k = 0; k < cnt; k++) row->items[k] = lo + k < hi ? l->items[lo + k] : fill;
+            out->items[b] = jv_listv(row);
+            jr_step(r, cnt);
+        }
+        return jv_listv(out);
     }
     case FI_CAPITALIZE: return jv_strv(js_case(ar, jv_to_jstr(ar, in), 2));
     case FI_CENTER: {

@@ -115,6 +115,7 @@ static inline jv jv_listv(jlist *l) { jv v = {.t = JV_LIST}; v.l = l; return v; 
 static inline jv jv_dictv(jdict *d) { jv v = {.t = JV_DICT}; v.d = d; return v; }
 
 jstr *js_new(jarena *a, const char *p, size_t n);
+jstr *js_alloc(jarena *a, size_t n); /* n bytes to fill in, NUL-terminated */
 static inline jv jv_str(jarena *a, const char *p, size_t n) { return jv_strv(js_new(a, p, n)); }
 jv jv_cstr(jarena *a, const char *p);
 jlist *jl_new(jarena *a, size_t n); /* n items, zeroed (undefined) */

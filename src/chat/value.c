@@ -88,13 +88,18 @@ void *ja_dup(jarena *a, const void *p, size_t n) {
 
 /* ---- strings, lists, dicts ----------------------------------------------------------------- */
 
-jstr *js_new(jarena *a, const char *p, size_t n) {
+jstr *js_alloc(jarena *a, size_t n) {
     if (n > (size_t)1 << 40) jfailf(a->fail, "string too long");
     jstr *s = ja_alloc(a, sizeof *s + n + 1);
     s->len = n;
     s->ncp = -1;
-    if (n) memcpy(s->s, p, n);
     s->s[n] = '\0';
+    return s;
+}
+
+jstr *js_new(jarena *a, const char *p, size_t n) {
+    jstr *s = js_alloc(a, n);
+    if (n) memcpy(s->s, p, n);
     return s;
 }
 

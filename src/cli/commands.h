@@ -4,5 +4,7 @@
 
 #include "cli/cli.h"
 
+extern const cli_command cmd_render;
+
 
 #endif

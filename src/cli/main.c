@@ -5,6 +5,7 @@
 #include <string.h>
 
 static const cli_command *const commands[] = {
+    &cmd_render,
     NULL, /* placeholder until the first command lands */
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
