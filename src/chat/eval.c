@@ -344,7 +344,7 @@ jlist *jr_iterate(jrender *r, jv v) {
 
 static bool numeric(jv v) { return v.t == JV_INT || v.t == JV_FLOAT || v.t == JV_BOOL; }
 static double as_f(jv v) { return v.t == JV_FLOAT ? v.f : v.t == JV_INT ? (double)v.i : (double)v.b; }
-static int64_t as_i(jv v) { return v.t == JV_INT ? v.i : v.b; }
+static int64_t as_i(jv v) { return v.t == JV_INT ? v.i : v.t == JV_BOOL ? v.b : 0; }
 
 static const char *OPSYM[] = {"+", "-", "*", "/", "//", "%", "**", "==", "!=", "<", "<=", ">", ">=", "in", "not in"};
 

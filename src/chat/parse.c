@@ -761,6 +761,10 @@ static jnode *parse_postfix(parser *p, jnode *n) {
             if (idx.n == 1) {
                 g->b = idx.v[0];
             } else {
+                /* Python cannot index a list or a dict with a tuple holding slices either */
+                for (size_t i = 0; i < idx.n; i++) {
+                    if (idx.v[i]->kind == N_SLICE) fail_at(p, t->off, "a slice cannot be part of a tuple index");
+                }
                 jnode *tu = mk(p, N_TUPLE, t->line);
                 tu->items = idx.v;
                 tu->n = idx.n;

@@ -11,7 +11,24 @@
 void jfailf(jfail *f, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    if (f->err) owl_verrorf(f->err, fmt, ap);
+    if (f->err) {
+        char tmp[sizeof f->err->msg];
+        vsnprintf(tmp, sizeof tmp, fmt, ap);
+        /* Messages are one line: names and texts from the template show control characters
+         * escaped. */
+        size_t o = 0, cap = sizeof f->err->msg - 1;
+        for (size_t i = 0; tmp[i] && o < cap; i++) {
+            unsigned char c = (unsigned char)tmp[i];
+            char esc[8];
+            if (c >= 0x20 && c != 0x7F) {
+                f->err->msg[o++] = (char)c;
+                continue;
+            }
+            snprintf(esc, sizeof esc, c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : "\\x%02x", c);
+            for (size_t k = 0; esc[k] && o < cap; k++) f->err->msg[o++] = esc[k];
+        }
+        f->err->msg[o] = '\0';
+    }
     va_end(ap);
     longjmp(f->jb, 1);
 }
