@@ -5,8 +5,11 @@
 #include <string.h>
 
 static const cli_command *const commands[] = {
+    &cmd_show,
+    &cmd_quantize,
+    &cmd_forge,
     &cmd_render,
-    NULL, /* placeholder until the first command lands */
+    NULL, /* placeholder: commands are added above */
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
