@@ -2,6 +2,7 @@
  * added), as a server would feed it to the model. */
 #include "cli/commands.h"
 #include "owl/chat.h"
+#include "owl/gguf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +110,8 @@ static int run_render(int argc, char **argv) {
     json_t *msgs_doc = NULL, *tools = NULL, *messages = NULL;
     char *src = NULL, *out = NULL;
     owl_template *t = NULL;
+    owl_gguf *g = NULL;
+    char *bos_buf = NULL, *eos_buf = NULL;
     bool flag;
     const char *arg;
     while ((arg = cli_args_next(&ca, &flag)) != NULL) {
@@ -155,16 +158,42 @@ static int run_render(int argc, char **argv) {
         cli_error("render: --messages FILE is required");
         goto done;
     }
-    if (a.model) {
-        cli_error("render: reading a MODEL is not available yet; use --chat-template");
-        goto done;
-    }
-    if (!a.tmpl) {
+    if (!a.tmpl && !a.model) {
         cli_error("render: --chat-template is required without a MODEL");
         goto done;
     }
     size_t len = 0;
-    src = template_source(&a, NULL, 0, &len);
+    if (a.model) {
+        owl_error gerr = {{0}};
+        if (!(g = owl_gguf_open(a.model, &gerr))) {
+            cli_error("render: %s", gerr.msg);
+            goto done;
+        }
+        owl_str tmpl_str = {0};
+        bool has_tmpl = owl_gguf_get_str(g, "tokenizer.chat_template", &tmpl_str);
+        const owl_gguf_array *tokens = owl_gguf_get_array(g, "tokenizer.ggml.tokens");
+        if (tokens && tokens->type != OWL_GGUF_STRING) tokens = NULL;
+        /* BOS/EOS strings: the token text of the ids the metadata names */
+        if (tokens) {
+            int64_t id;
+            if (!a.bos && owl_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &id) && id >= 0 && (uint64_t)id < tokens->n) {
+                bos_buf = owl_str_dup(tokens->strs[id]);
+            }
+            if (!a.eos && owl_gguf_get_int(g, "tokenizer.ggml.eos_token_id", &id) && id >= 0 && (uint64_t)id < tokens->n) {
+                eos_buf = owl_str_dup(tokens->strs[id]);
+            }
+        }
+        if (!a.tmpl && !has_tmpl) {
+            /* no template in the file: a built-in one chosen from the architecture and vocabulary */
+            owl_str arch_s = {0};
+            char *arch = owl_gguf_get_str(g, "general.architecture", &arch_s) ? owl_str_dup(arch_s) : NULL;
+            a.tmpl = owl_chat_builtin_detect(arch, tokens ? tokens->strs : NULL, tokens ? (size_t)tokens->n : 0);
+            free(arch);
+        }
+        src = template_source(&a, has_tmpl ? tmpl_str.ptr : NULL, tmpl_str.len, &len);
+    } else {
+        src = template_source(&a, NULL, 0, &len);
+    }
     if (!src) goto done;
     if (!(msgs_doc = load_json("--messages", a.messages))) goto done;
     bool gen = true;
@@ -210,8 +239,8 @@ static int run_render(int argc, char **argv) {
         .tools = tools,
         .documents = docs,
         .add_generation_prompt = gen,
-        .bos_token = a.bos ? a.bos : "",
-        .eos_token = a.eos ? a.eos : "",
+        .bos_token = a.bos ? a.bos : bos_buf ? bos_buf : "",
+        .eos_token = a.eos ? a.eos : eos_buf ? eos_buf : "",
         .extra = a.vars,
     };
     size_t out_len;
@@ -228,6 +257,9 @@ done:
     free(out);
     free(src);
     owl_template_destroy(t);
+    owl_gguf_close(g);
+    free(bos_buf);
+    free(eos_buf);
     json_decref(tools);
     json_decref(msgs_doc);
     json_decref(a.vars);

@@ -52,6 +52,27 @@ else
   skipped shared_templates "$tpl is absent"
 fi
 
+# MODEL: the template and BOS/EOS strings come from the GGUF; without a template a built-in one
+# is chosen from the vocabulary (stories260K: SentencePiece <s>/</s>, llama -> llama2).
+stories=${OWL_SHARED:-../shared}/models/stories260K/stories260K.gguf
+if [ -f "$stories" ] && [ -d "$tpl" ]; then
+  printf '<s>[INST] Hi there [/INST] Hello! How can I help you today? </s><s>[INST] What is 2+2? [/INST] 2+2 equals 4. </s><s>[INST] And 3*3? [/INST]' >"$tmp/want_stories"
+  exact model_builtin_llama2 "$tmp/want_stories" "$stories" --messages "$tpl/cases/03_multi_turn.json"
+  printf '<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\nHello! How can I help you today?<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n2+2 equals 4.<|im_end|>\n<|im_start|>user\nAnd 3*3?<|im_end|>\n<|im_start|>assistant\n' >"$tmp/want_override"
+  exact model_template_override "$tmp/want_override" "$stories" --chat-template chatml --messages "$tpl/cases/03_multi_turn.json"
+  # a shape twin carries Qwen3's real template and vocabulary: the GGUF path must match the
+  # conformance rendering
+  if "$owl" forge --preset qwen3-0.6b --tiny -o "$tmp/qwen3.gguf" >/dev/null 2>&1; then
+    exact model_qwen3_twin "$tpl/expected/Qwen-Qwen3-0.6B__11_tools_roundtrip_parallel.txt" "$tmp/qwen3.gguf" \
+      --messages "$tpl/cases/11_tools_roundtrip_parallel.json"
+  else
+    skipped model_qwen3_twin "owl forge could not write a qwen3 twin"
+  fi
+  fails model_missing "no-such.gguf" "$tmp/no-such.gguf" --messages "$tpl/cases/01_single_user.json"
+else
+  skipped model "stories260K or the templates are absent"
+fi
+
 # A bare messages array, --tools, --no-generation-prompt and --var with the built-in chatml.
 printf '[{"role": "user", "content": "Hi"}]' >"$tmp/msgs.json"
 printf '<|im_start|>user\nHi<|im_end|>\n' >"$tmp/want1"
