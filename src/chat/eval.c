@@ -261,6 +261,8 @@ static int64_t slice_arg(jrender *r, jv v, int64_t dflt) {
 
 static jv do_slice(jrender *r, jv obj, jv start, jv stop, jv stepv) {
     if (obj.t == JV_UNDEF) fail_undef(r, obj);
+    /* slices bypass jinja2's forgiving getitem: Python's own errors */
+    if (obj.t == JV_DICT) jr_fail(r, "unhashable type: 'slice'");
     if (obj.t != JV_LIST && obj.t != JV_STR) jr_fail(r, "'%s' object is not subscriptable", jv_typename(obj));
     int64_t step = slice_arg(r, stepv, 1);
     if (step == 0) jr_fail(r, "slice step cannot be zero");

@@ -947,6 +947,8 @@ static jv do_tojson(jrender *r, jv in, jargs *a) {
 
 static jv do_indent(jrender *r, jv in, jargs *a) {
     jarena *ar = jr_arena(r);
+    if (in.t == JV_UNDEF) jr_fail(r, "%s", in.why ? in.why : "undefined value"); /* s += "\n" fails */
+    if (in.t != JV_STR) jr_fail(r, "unsupported operand type(s) for +=: '%s' and 'str'", jv_typename(in));
     jv w = argd(a, 0, "width", jv_int(4));
     bool first = jv_truthy(argd(a, 1, "first", jv_bool(false)));
     bool blank = jv_truthy(argd(a, 2, "blank", jv_bool(false)));
@@ -1210,7 +1212,7 @@ jv jfilter_apply(jrender *r, int id, jv in, jargs *a) {
         double p = pow(10.0, (double)prec);
         return jv_float((!strcmp(method, "ceil") ? ceil(x * p) : floor(x * p)) / p);
     }
-    case FI_SAFE: return in;
+    case FI_SAFE: return to_str(r, in); /* Markup(value): a string */
     case FI_SORT: {
         bool rev = jv_truthy(argd(a, 0, "reverse", jv_bool(false)));
         sort_ctx c = {.r = r, .case_sensitive = jv_truthy(argd(a, 1, "case_sensitive", jv_bool(false)))};
@@ -1280,6 +1282,14 @@ static jv test_arg(jrender *r, jargs *a, const char *name) {
 }
 
 bool jtest_apply(jrender *r, int id, jv in, jargs *a) {
+    bool one_arg = id == TE_DIVISIBLEBY || id == TE_EQ || id == TE_EQUALTO || id == TE_EQSYM || id == TE_NE ||
+                   id == TE_NESYM || id == TE_LT || id == TE_LESSTHAN || id == TE_LTSYM || id == TE_LE ||
+                   id == TE_LESYM || id == TE_GT || id == TE_GREATERTHAN || id == TE_GTSYM || id == TE_GE ||
+                   id == TE_GESYM || id == TE_IN || id == TE_SAMEAS;
+    if (a->npos + a->nkw > (one_arg ? 1u : 0u)) {
+        jr_fail(r, "test_%s() takes %d positional argument%s but %zu were given", TEST_NAMES[id], one_arg ? 2 : 1,
+                one_arg ? "s" : "", a->npos + a->nkw + 1);
+    }
     switch (id) {
     case TE_BOOLEAN: return in.t == JV_BOOL;
     case TE_CALLABLE: return in.t == JV_MACRO || in.t == JV_FUNC || in.t == JV_METHOD || in.t == JV_LOOP;

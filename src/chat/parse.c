@@ -1091,7 +1091,7 @@ static const char *const END_FOR2[] = {"endfor", NULL};
 
 static jnode *parse_if(parser *p, int line) {
     jnode *n = mk(p, N_IF, line);
-    n->a = parse_tuple(p, true, false);
+    n->a = parse_tuple(p, false, false); /* as jinja2: no inline if/else directly in the test */
     expect_block_end(p);
     n->b = parse_body(p, END_IF, "endif");
     tok *t = cur(p);

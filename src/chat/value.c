@@ -434,7 +434,7 @@ void jv_write_str(jbuf *b, jv v) {
 
 void jv_write_repr(jbuf *b, jv v) {
     switch (v.t) {
-    case JV_UNDEF: return;
+    case JV_UNDEF: jb_puts(b, "Undefined"); return;
     case JV_NONE: jb_puts(b, "None"); return;
     case JV_BOOL: jb_puts(b, v.b ? "True" : "False"); return;
     case JV_INT: jb_printf(b, "%lld", (long long)v.i); return;
