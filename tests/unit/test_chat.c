@@ -16,6 +16,7 @@ typedef struct lang_case {
 static const char *const LANG_CONTEXTS[] = {
     "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", \"content\": \"Hi there\"}, {\"role\": \"assistant\", \"content\": \"Hello!\"}, {\"role\": \"user\", \"content\": \"  Bye \\n\"}], \"d\": {\"b\": 2, \"a\": 1, \"items\": 3}, \"l\": [3, 1, 2], \"s\": \"Hello World\", \"n\": null, \"f\": 1.5, \"i\": 7, \"e\": \"\", \"u\": \"h\\u00e9llo w\\u00f6rld \\u00df\", \"nest\": {\"x\": [1, {\"y\": \"z\"}]}}",
     "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"l\": [1, 2], \"x\": \"X\"}",
+    "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"tree\": [{\"n\": \"a\", \"c\": [{\"n\": \"b\", \"c\": []}, {\"n\": \"c\", \"c\": [{\"n\": \"d\", \"c\": []}]}]}], \"l\": [1, 2, 3]}",
 };
 
 static const lang_case LANG_CASES[] = {
@@ -149,6 +150,24 @@ static const lang_case LANG_CASES[] = {
     {"{% if true %}{% set inner = 1 %}{% endif %}{{ inner }}", 1, true, "1"},
     {"{% set z = 5 %}{% macro m() %}{{ z }}{% endmacro %}{{ m() }}{% set z = 6 %}{{ m() }}", 1, true, "56"},
     {"{{ 'a' is string and 'b' }} {{ [] is iterable }} {{ 1 is iterable }} {{ 'x' is sequence }}", 1, true, "b True False True"},
+    {"{% macro m(x) %}[{{ caller(x * 2) }}]{% endmacro %}{% call(v) m(3) %}got {{ v }}{% endcall %}", 2, true, "[got 6]"},
+    {"{% for node in tree recursive %}{{ loop.depth }}{{ node.n }}({{ loop(node.c) }}){% endfor %}", 2, true, "1a(2b()2c(3d()))"},
+    {"{% macro outer() %}{% macro inner() %}I{% endmacro %}O{{ inner() }}{% endmacro %}{{ outer() }}", 2, true, "OI"},
+    {"{% set messages = [1] %}{% for m in messages %}{{ m }}{% endfor %}", 2, true, "1"},
+    {"{% macro m() %}{% set ns = namespace(a=1) %}{% for i in l %}{% set ns.a = ns.a * 2 %}{% endfor %}{{ ns.a }}{% endmacro %}{{ m() }}", 2, true, "8"},
+    {"{% filter replace('a', 'b') %}banana{% endfilter %}|{% filter trim|upper %}  x  {% endfilter %}", 2, true, "bbnbnb|X"},
+    {"{% for i in l %}{% for j in l %}{{ loop.index }}{% endfor %}:{{ loop.index }} {% endfor %}", 2, true, "123:1 123:2 123:3 "},
+    {"{{ l|map('string')|map('int')|sum }} {{ [[1, 2], [3]]|map('length')|list }} {{ l|select('divisibleby', 2)|list }}", 2, true, "6 [2, 1] [2]"},
+    {"{% set x %}{% for i in l %}{{ i }}{% endfor %}{% endset %}{{ x|length }}{{ x }}", 2, true, "3123"},
+    {"{{ 'a' if l else 'b' }}{% if l and l[0] == 1 and not l[5] is defined %}ok{% endif %}", 2, true, "aok"},
+    {"{% for a in l %}{% if loop.first %}F{% elif loop.last %}L{% else %}M{% endif %}{% endfor %}", 2, true, "FML"},
+    {"{{ '%s' % 'x' }} {{ '%d%%' % 5 }} {{ '%r' % 'q' }}", 2, true, "x 5% 'q'"},
+    {"{% for k, v in {'a': 1, 'b': [2]}.items() %}{{ k }}{{ v|tojson }}{% endfor %}", 2, true, "a1b[2]"},
+    {"{{ tree[0].c|map(attribute='n')|join }} {{ tree|selectattr('n')|list|length }} {{ tree[0].c|selectattr('c')|map(attribute='n')|first }}", 2, true, "bc 1 c"},
+    {"{%- set ns = namespace(found=false) -%}{%- for m in messages -%}{%- if m.role == 'user' -%}{%- set ns.found = true -%}{%- endif -%}{%- endfor -%}{{ ns.found }}", 2, true, "True"},
+    {"{{ messages|tojson(indent=2) }}\n{{ {'a': '\303\251', 'b': [1, 2.0, none, true]}|tojson(indent=4) }}", 2, true, "[\n  {\n    \"role\": \"user\",\n    \"content\": \"hi\"\n  }\n]\n{\n    \"a\": \"\303\251\",\n    \"b\": [\n        1,\n        2.0,\n        null,\n        true\n    ]\n}"},
+    {"{% if messages|length > 0 and messages[0].role is defined %}{{ messages[0].role|capitalize }}{% endif %}", 2, true, "User"},
+    {"{{ 'a\\u2028b'.splitlines() }} {{ ' x\\u3000'|trim }}|{{ '\\u3000 y \\xa0'.strip() }}|", 2, true, "['a', 'b'] x|y|"},
 };
 
 static const owl_template_opts FIXED_TIME = {.fixed_time = true, .time = 1768435200}; /* 2026-01-15 */
