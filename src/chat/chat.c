@@ -1,6 +1,7 @@
 /* Chat rendering on top of the template engine: the context apply_chat_template passes
  * (messages, tools, documents, add_generation_prompt, bos_token, eos_token, extra variables). */
 #include "owl/chat.h"
+#include "chat/jinja.h"
 
 #include <stdlib.h>
 
@@ -43,9 +44,10 @@ json_t *owl_chat_context(const owl_chat_params *p, owl_error *err) {
 int owl_chat_render(const owl_template *t, const owl_chat_params *p, const owl_template_opts *opts,
                     char **out, size_t *out_len, owl_error *err) {
     *out = NULL;
-    json_t *ctx = owl_chat_context(p, err);
-    if (!ctx) return -1;
-    int rc = owl_template_render(t, ctx, opts, out, out_len, err);
-    json_decref(ctx);
-    return rc;
+    if (out_len) *out_len = 0;
+    if (!p || !p->messages || !json_is_array(p->messages)) return owl_errorf(err, "chat: messages must be a JSON array");
+    if (p->tools && !json_is_array(p->tools) && !json_is_null(p->tools)) return owl_errorf(err, "chat: tools must be a JSON array");
+    if (p->extra && !json_is_object(p->extra)) return owl_errorf(err, "chat: extra variables must be a JSON object");
+    /* The same variables as owl_chat_context, built without touching the caller's JSON. */
+    return jinja_render(t, NULL, p, opts, out, out_len, err);
 }

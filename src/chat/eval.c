@@ -1064,12 +1064,41 @@ static jv from_json(jrender *r, const json_t *j, int depth) {
     }
 }
 
+/* The chat variables go straight into the render's own values: no JSON object is built and no
+ * reference count of the caller's JSON is touched, so threads may share the messages. */
+static jdict *chat_vars(jrender *r, const owl_chat_params *p) {
+    jdict *d = jd_new(&r->a, 8);
+    jd_set(&r->a, d, jv_cstr(&r->a, "messages"), from_json(r, p->messages, 0));
+    jd_set(&r->a, d, jv_cstr(&r->a, "tools"), p->tools ? from_json(r, p->tools, 0) : jv_none());
+    jd_set(&r->a, d, jv_cstr(&r->a, "documents"), p->documents ? from_json(r, p->documents, 0) : jv_none());
+    jd_set(&r->a, d, jv_cstr(&r->a, "add_generation_prompt"), jv_bool(p->add_generation_prompt));
+    jd_set(&r->a, d, jv_cstr(&r->a, "bos_token"), jv_cstr(&r->a, p->bos_token ? p->bos_token : ""));
+    jd_set(&r->a, d, jv_cstr(&r->a, "eos_token"), jv_cstr(&r->a, p->eos_token ? p->eos_token : ""));
+    if (p->extra) {
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)p->extra, k, v) {
+            jd_set(&r->a, d, jv_cstr(&r->a, k), from_json(r, v, 1));
+        }
+    }
+    return d;
+}
+
 int owl_template_render(const owl_template *t, const json_t *context, const owl_template_opts *opts,
                         char **out, size_t *out_len, owl_error *err) {
+    if (context && !json_is_object(context)) {
+        *out = NULL;
+        if (out_len) *out_len = 0;
+        return owl_errorf(err, "template context must be a JSON object");
+    }
+    return jinja_render(t, context, NULL, opts, out, out_len, err);
+}
+
+int jinja_render(const owl_template *t, const json_t *context, const owl_chat_params *chat,
+                 const owl_template_opts *opts, char **out, size_t *out_len, owl_error *err) {
     *out = NULL;
     if (out_len) *out_len = 0;
     if (!t) return owl_errorf(err, "template: none given");
-    if (context && !json_is_object(context)) return owl_errorf(err, "template context must be a JSON object");
     owl_template_opts o = opts ? *opts : (owl_template_opts){0};
     if (!o.max_output) o.max_output = (size_t)16 << 20;
     if (!o.max_memory) o.max_memory = (size_t)256 << 20;
@@ -1087,7 +1116,9 @@ int owl_template_render(const owl_template *t, const json_t *context, const owl_
         free(r);
         return -1;
     }
-    if (context) {
+    if (chat) {
+        r->ctx = chat_vars(r, chat);
+    } else if (context) {
         jv c = from_json(r, context, 0);
         r->ctx = c.d;
     }

@@ -8,6 +8,7 @@
 #ifndef OWL_CHAT_JINJA_H
 #define OWL_CHAT_JINJA_H
 
+#include "owl/chat.h"
 #include "owl/common.h"
 
 #include <setjmp.h>
@@ -236,6 +237,11 @@ typedef struct jtemplate {
 
 /* Parses src (valid UTF-8) into t->root; on error returns -1 with "line L, column C: ..." */
 int jinja_parse(jtemplate *t, const char *src, size_t len, owl_error *err);
+
+/* Renders with a JSON context object, or (chat != NULL) with the chat variables; see
+ * owl_template_render. */
+int jinja_render(const owl_template *t, const json_t *context, const owl_chat_params *chat,
+                 const owl_template_opts *opts, char **out, size_t *out_len, owl_error *err);
 
 /* ---- filters, tests, methods (filters.c) ----------------------------------------------------- */
 

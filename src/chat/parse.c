@@ -303,6 +303,7 @@ static size_t lex_tag(parser *p, size_t i, int *line, bool block, bool *line_sta
             tok *t = push(p, T_STRING, start, *line);
             t->n = k + 1 - start;
             t->val = jv_strv(decode_string(p, start, s + i + 1, k - i - 1));
+            js_ncp(t->val.s);
             *line += count_lines(s + i, k + 1 - i);
             i = k + 1;
             continue;
@@ -346,6 +347,7 @@ static void push_data(parser *p, size_t from, size_t to, int line) {
     tok *t = push(p, T_DATA, from, line);
     t->n = to - from;
     t->val = jv_strv(js_new(p->a, p->src + from, to - from));
+    js_ncp(t->val.s); /* counted now: a parsed template is never written to while rendering */
 }
 
 /* `{% raw %}` ... `{% endraw %}`: i points after "{%"; returns the end of the raw block or 0
@@ -815,6 +817,7 @@ static jnode *parse_primary(parser *p) {
                 p->pos++;
             }
             n->lit = jv_strv(jb_str(&b));
+            js_ncp(n->lit.s);
         }
     } else if (t->t == T_INT || t->t == T_FLOAT) {
         p->pos++;

@@ -480,7 +480,7 @@ jstr *jv_to_jstr(jarena *a, jv v) {
 
 /* ---- JSON ---------------------------------------------------------------------------------- */
 
-static void json_string(jbuf *b, const char *s, size_t n, bool ascii) {
+static void write_json_string(jbuf *b, const char *s, size_t n, bool ascii) {
     jb_putc(b, '"');
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
@@ -536,7 +536,7 @@ static void json_newline(jbuf *b, const jjson_opts *o, int level) {
 static bool json_key(jbuf *b, jv k, jv *bad, bool ascii) {
     jbuf t;
     switch (k.t) {
-    case JV_STR: json_string(b, k.s->s, k.s->len, ascii); return true;
+    case JV_STR: write_json_string(b, k.s->s, k.s->len, ascii); return true;
     case JV_INT:
     case JV_FLOAT:
     case JV_BOOL:
@@ -545,7 +545,7 @@ static bool json_key(jbuf *b, jv k, jv *bad, bool ascii) {
         if (k.t == JV_BOOL) jb_puts(&t, k.b ? "true" : "false");
         else if (k.t == JV_NONE) jb_puts(&t, "null");
         else jv_write_repr(&t, k);
-        json_string(b, t.p, t.n, false);
+        write_json_string(b, t.p, t.n, false);
         return true;
     default: *bad = k; return false;
     }
@@ -573,7 +573,7 @@ bool jv_write_json(jbuf *b, jv v, const jjson_opts *o, int level, jv *bad) {
         else if (isinf(v.f)) jb_puts(b, v.f < 0 ? "-Infinity" : "Infinity");
         else jv_write_float(b, v.f);
         return true;
-    case JV_STR: json_string(b, v.s->s, v.s->len, o->ensure_ascii); return true;
+    case JV_STR: write_json_string(b, v.s->s, v.s->len, o->ensure_ascii); return true;
     case JV_LIST:
         if (v.l->n == 0) { jb_puts(b, "[]"); return true; }
         jb_putc(b, '[');

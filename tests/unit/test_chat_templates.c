@@ -4,6 +4,7 @@
 #include "owl/chat.h"
 #include "test.h"
 
+#include <pthread.h>
 #include <time.h>
 
 static char *slurp(const char *path, size_t *len) {
@@ -191,8 +192,55 @@ static void test_speed(void) {
     owl_template_destroy(t);
 }
 
+/* One parsed template rendered from several threads at once gives the same bytes everywhere. */
+typedef struct thread_job {
+    const owl_template *t;
+    const owl_chat_params *p;
+    char *out;
+} thread_job;
+
+static void *render_thread(void *arg) {
+    thread_job *j = arg;
+    for (int i = 0; i < 50; i++) {
+        char *out;
+        size_t n;
+        owl_error err;
+        if (owl_chat_render(j->t, j->p, &FIXED_TIME, &out, &n, &err) != 0) return NULL;
+        free(j->out);
+        j->out = out;
+    }
+    return NULL;
+}
+
+static void test_threads(void) {
+    SHARED_OR_SKIP(path, "models/templates/Qwen-Qwen3-0.6B.jinja");
+    SHARED_OR_SKIP(cpath, "models/templates/cases/11_tools_roundtrip_parallel.json");
+    size_t len;
+    char *src = slurp(path, &len);
+    REQUIRE(src);
+    owl_error err;
+    owl_template *t = owl_template_parse(src, len, &err);
+    free(src);
+    REQUIRE(t);
+    json_t *c = json_load_file(cpath, 0, NULL);
+    REQUIRE(c);
+    owl_chat_params p = {.messages = json_object_get(c, "messages"), .tools = json_object_get(c, "tools")};
+    thread_job jobs[4] = {{t, &p, NULL}, {t, &p, NULL}, {t, &p, NULL}, {t, &p, NULL}};
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, render_thread, &jobs[i]);
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        CHECK(jobs[i].out != NULL);
+        if (jobs[i].out && jobs[0].out) CHECK(strcmp(jobs[i].out, jobs[0].out) == 0);
+    }
+    for (int i = 0; i < 4; i++) free(jobs[i].out);
+    json_decref(c);
+    owl_template_destroy(t);
+}
+
 int main(void) {
     RUN(test_conformance);
     RUN(test_speed);
+    RUN(test_threads);
     return test_summary();
 }
