@@ -17,6 +17,7 @@ static const char *const LANG_CONTEXTS[] = {
     "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", \"content\": \"Hi there\"}, {\"role\": \"assistant\", \"content\": \"Hello!\"}, {\"role\": \"user\", \"content\": \"  Bye \\n\"}], \"d\": {\"b\": 2, \"a\": 1, \"items\": 3}, \"l\": [3, 1, 2], \"s\": \"Hello World\", \"n\": null, \"f\": 1.5, \"i\": 7, \"e\": \"\", \"u\": \"h\\u00e9llo w\\u00f6rld \\u00df\", \"nest\": {\"x\": [1, {\"y\": \"z\"}]}}",
     "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"l\": [1, 2], \"x\": \"X\"}",
     "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"tree\": [{\"n\": \"a\", \"c\": [{\"n\": \"b\", \"c\": []}, {\"n\": \"c\", \"c\": [{\"n\": \"d\", \"c\": []}]}]}], \"l\": [1, 2, 3]}",
+    "{\"messages\": [{\"role\": \"system\", \"content\": \"Be /think brief.\"}, {\"role\": \"user\", \"content\": \"Q1\"}, {\"role\": \"assistant\", \"content\": \"<think>r</think> A1\", \"tool_calls\": [{\"id\": \"c1\", \"function\": {\"name\": \"f\", \"arguments\": {\"x\": 1}}}]}, {\"role\": \"tool\", \"tool_call_id\": \"c1\", \"content\": \"R\"}, {\"role\": \"user\", \"content\": \"Q2\"}], \"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"f\", \"description\": \"Does f\", \"parameters\": {\"type\": \"object\", \"properties\": {\"x\": {\"type\": \"integer\", \"description\": \"an x\", \"default\": 3, \"maximum\": 9}, \"y\": {\"type\": [\"string\", \"null\"], \"enum\": [\"a\", \"b\"]}, \"z\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}}, \"w\": {\"oneOf\": [{\"type\": \"string\", \"format\": \"date\"}, {\"type\": \"number\"}]}}, \"required\": [\"x\"]}}}]}",
 };
 
 static const lang_case LANG_CASES[] = {
@@ -168,6 +169,19 @@ static const lang_case LANG_CASES[] = {
     {"{{ messages|tojson(indent=2) }}\n{{ {'a': '\303\251', 'b': [1, 2.0, none, true]}|tojson(indent=4) }}", 2, true, "[\n  {\n    \"role\": \"user\",\n    \"content\": \"hi\"\n  }\n]\n{\n    \"a\": \"\303\251\",\n    \"b\": [\n        1,\n        2.0,\n        null,\n        true\n    ]\n}"},
     {"{% if messages|length > 0 and messages[0].role is defined %}{{ messages[0].role|capitalize }}{% endif %}", 2, true, "User"},
     {"{{ 'a\\u2028b'.splitlines() }} {{ ' x\\u3000'|trim }}|{{ '\\u3000 y \\xa0'.strip() }}|", 2, true, "['a', 'b'] x|y|"},
+    {"{% for m in messages %}{% for f in messages[loop.index:] %}{{ f.role[0] }}{% endfor %}|{% endfor %}", 3, true, "uatu|atu|tu|u||"},
+    {"{% for m in messages %}{{ 'content' in m }}{{ 'tool_calls' not in m }}{% endfor %}", 3, true, "TrueTrueTrueTrueTrueFalseTrueTrueTrueTrue"},
+    {"{% set ids = namespace(value=[]) %}{% for m in messages %}{% set ids.value = ids.value + [m.role] %}{% endfor %}{{ ids.value }}", 3, true, "['system', 'user', 'assistant', 'tool', 'user']"},
+    {"{% for m in messages %}{{ m.role|lower }}{% if m.role == 'tool' %}{% break %}{% endif %},{% endfor %}", 3, true, "system,user,assistant,tool"},
+    {"{% set d = 2 %}[{{ '    ' * d }}]{% for field, name in [('maximum', 'Max'), ('minimum', 'Min')] %}{% if field in tools[0].function.parameters.properties.x %}{{ name }}={{ tools[0].function.parameters.properties.x[field] }}{% endif %}{% endfor %}", 3, true, "[        ]Max=9"},
+    {"{{ tools[0].function.parameters.properties.w.oneOf|selectattr('type', 'defined')|map(attribute='type')|unique|list|join(' | ') }} {{ {'a': 'it\\'s'}|string|replace(\"'\", '\"') }}", 3, true, "string | number {\"a\": \"it\"s\"}"},
+    {"{{ (messages[0]['content'] | default('', true)).replace('/think', '').replace('/no_think', '').strip() }}|{{ messages[2].content.split('</think>')[1] | default('', true) }}|{{ (none | default('', true)) }}", 3, true, "Be  brief.| A1|"},
+    {"{% set ns = namespace() %}{% set ns.x = 1 %}{{ ns.x is defined }}{{ ns.y is defined }}{% set ns.last = messages[-1]['tool_calls'] if 'tool_calls' in messages[-1] else [] %}{{ ns.last|length }}", 3, true, "TrueFalse0"},
+    {"{% for t in tools %}{{ (t.function if t.function is defined else t)|tojson }}{{ ', ' if not loop.last else '' }}{% endfor %}", 3, true, "{\"name\": \"f\", \"description\": \"Does f\", \"parameters\": {\"type\": \"object\", \"properties\": {\"x\": {\"type\": \"integer\", \"description\": \"an x\", \"default\": 3, \"maximum\": 9}, \"y\": {\"type\": [\"string\", \"null\"], \"enum\": [\"a\", \"b\"]}, \"z\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}}, \"w\": {\"oneOf\": [{\"type\": \"string\", \"format\": \"date\"}, {\"type\": \"number\"}]}}, \"required\": [\"x\"]}}"},
+    {"{{ messages[1:]|map(attribute='role')|list }} {{ messages|selectattr('tool_calls', 'defined')|list|length }} {{ messages|rejectattr('role', 'in', ['user', 'system'])|map(attribute='role')|join }}", 3, true, "['user', 'assistant', 'tool', 'user'] 1 assistanttool"},
+    {"{% if messages[-1]['role'] == 'assistant' %}a{% else %}{{ messages[-1]['role'] }}{% endif %}{{ messages[:-1]|length }}", 3, true, "user4"},
+    {"{{ tools[0].function.parameters.properties.x.default|tojson }} {{ 'x' ~ tools[0].function.parameters.properties.x.default ~ '.' }}", 3, true, "3 x3."},
+    {"{{ strftime_now('%Y-%m-%d') }} {{ strftime_now('%A %d %B %Y %I%p %j') }}", 3, true, "2026-01-15 Thursday 15 January 2026 12AM 015"},
 };
 
 static const owl_template_opts FIXED_TIME = {.fixed_time = true, .time = 1768435200}; /* 2026-01-15 */
