@@ -352,7 +352,7 @@ static void push_data(parser *p, size_t from, size_t to, int line) {
 
 /* `{% raw %}` ... `{% endraw %}`: i points after "{%"; returns the end of the raw block or 0
  * when this tag is not a raw tag. */
-static size_t try_raw(parser *p, size_t i, size_t data_start, int *line, bool *line_start) {
+static size_t try_raw(parser *p, size_t i, int *line, bool *line_start) {
     const char *s = p->src;
     size_t n = p->len, k = i;
     if (k < n && (s[k] == '-' || s[k] == '+')) k++;
@@ -388,9 +388,8 @@ static size_t try_raw(parser *p, size_t i, size_t data_start, int *line, bool *l
             /* lstrip_blocks applies to the endraw tag too */
             size_t l = end;
             while (l > body && s[l - 1] != '\n') l--;
-            if ((l > body || (l == body && false)) && only_blank(s, l, end)) end = l;
+            if (l > body && only_blank(s, l, end)) end = l;
         }
-        (void)data_start;
         push_data(p, body, end, *line);
         *line += count_lines(s + i, q - i);
         if (mod == '-') {
@@ -463,7 +462,7 @@ static void lex(parser *p) {
             continue;
         }
         if (kind == '%') {
-            size_t r = try_raw(p, k, j, &line, &line_start);
+            size_t r = try_raw(p, k, &line, &line_start);
             if (r) { i = r; continue; }
         }
         if (k < n && (s[k] == '-' || s[k] == '+')) k++;
@@ -1157,8 +1156,7 @@ static jnode *parse_filter_chain(parser *p, int line) {
 }
 
 static jnode *parse_statement(parser *p) {
-    tok *bt = cur(p); /* T_BBEGIN */
-    p->pos++;
+    p->pos++; /* T_BBEGIN */
     tok *t = cur(p);
     int line = t->line;
     if (t->t != T_NAME) unexpected(p, "a statement name");
@@ -1257,7 +1255,6 @@ static jnode *parse_statement(parser *p) {
         char buf[64];
         fail_at(p, t->off, "unknown or misplaced tag %s", describe(t, buf, sizeof buf));
     }
-    (void)bt;
     leave(p);
     return n;
 }

@@ -60,13 +60,13 @@ if [ -f "$stories" ] && [ -d "$tpl" ]; then
   exact model_builtin_llama2 "$tmp/want_stories" "$stories" --messages "$tpl/cases/03_multi_turn.json"
   printf '<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\nHello! How can I help you today?<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n2+2 equals 4.<|im_end|>\n<|im_start|>user\nAnd 3*3?<|im_end|>\n<|im_start|>assistant\n' >"$tmp/want_override"
   exact model_template_override "$tmp/want_override" "$stories" --chat-template chatml --messages "$tpl/cases/03_multi_turn.json"
-  # a shape twin carries Qwen3's real template and vocabulary: the GGUF path must match the
-  # conformance rendering
-  if "$owl" forge --preset qwen3-0.6b --tiny -o "$tmp/qwen3.gguf" >/dev/null 2>&1; then
-    exact model_qwen3_twin "$tpl/expected/Qwen-Qwen3-0.6B__11_tools_roundtrip_parallel.txt" "$tmp/qwen3.gguf" \
-      --messages "$tpl/cases/11_tools_roundtrip_parallel.json"
+  # phi-3's vocabulary file carries its chat template and BOS <s>
+  phi3=${OWL_SHARED:-../shared}/models/vocab/ggml-vocab-phi-3.gguf
+  if [ -f "$phi3" ]; then
+    printf '<s><|user|>\nHi there<|end|>\n<|assistant|>\nHello! How can I help you today?<|end|>\n<|user|>\nWhat is 2+2?<|end|>\n<|assistant|>\n2+2 equals 4.<|end|>\n<|user|>\nAnd 3*3?<|end|>\n<|assistant|>\n' >"$tmp/want_phi3"
+    exact model_gguf_template "$tmp/want_phi3" "$phi3" --messages "$tpl/cases/03_multi_turn.json"
   else
-    skipped model_qwen3_twin "owl forge could not write a qwen3 twin"
+    skipped model_gguf_template "$phi3 is absent"
   fi
   fails model_missing "no-such.gguf" "$tmp/no-such.gguf" --messages "$tpl/cases/01_single_user.json"
 else
