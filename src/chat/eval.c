@@ -361,6 +361,8 @@ _Noreturn static void bad_operands(jrender *r, int op, jv a, jv b) {
 
 static jv repeat(jrender *r, jv seq, int64_t times) {
     if (times < 0) times = 0;
+    /* an empty sequence stays empty however many times it is repeated */
+    if ((seq.t == JV_STR && seq.s->len == 0) || (seq.t == JV_LIST && seq.l->n == 0)) times = 0;
     if (seq.t == JV_STR) {
         size_t n = seq.s->len;
         if (n && (uint64_t)times > (r->a.limit ? r->a.limit : SIZE_MAX) / n) {
@@ -1046,7 +1048,8 @@ static jv from_json(jrender *r, const json_t *j, int depth) {
         json_t *v;
         /* jansson iterates in insertion order, which is what tojson must reproduce */
         json_object_foreach((json_t *)j, k, v) {
-            jd_set(&r->a, d, jv_cstr(&r->a, k), from_json(r, v, depth + 1));
+            /* JSON object keys are unique: appending keeps a large object linear to convert */
+            jd_append(&r->a, d, jv_cstr(&r->a, k), from_json(r, v, depth + 1));
         }
         return jv_dictv(d);
     }

@@ -122,6 +122,7 @@ jv jv_cstr(jarena *a, const char *p);
 jlist *jl_new(jarena *a, size_t n); /* n items, zeroed (undefined) */
 jdict *jd_new(jarena *a, size_t cap);
 void jd_set(jarena *a, jdict *d, jv key, jv val); /* replaces in place, else appends */
+void jd_append(jarena *a, jdict *d, jv key, jv val); /* key known to be new: no search */
 jv *jd_get(const jdict *d, jv key);               /* NULL when missing */
 jv *jd_getn(const jdict *d, const char *key, size_t n);
 

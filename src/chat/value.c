@@ -180,6 +180,10 @@ void jd_set(jarena *a, jdict *d, jv key, jv val) {
         *p = val;
         return;
     }
+    jd_append(a, d, key, val);
+}
+
+void jd_append(jarena *a, jdict *d, jv key, jv val) {
     if (d->n == d->cap) {
         size_t cap = d->cap * 2;
         jv *k = ja_alloc(a, cap * sizeof(jv)), *v = ja_alloc(a, cap * sizeof(jv));
