@@ -80,6 +80,14 @@ void jr_step(jrender *r, size_t n) {
     }
 }
 
+bool jr_eq(jrender *r, jv a, jv b) {
+    int64_t budget = (int64_t)(r->max_steps - (r->steps < r->max_steps ? r->steps : r->max_steps));
+    int64_t start = budget;
+    bool eq = jv_eq_budget(a, b, &budget);
+    jr_step(r, (size_t)(start - (budget < 0 ? -1 : budget)));
+    return eq;
+}
+
 static const char *fmt_why(jrender *r, const char *fmt, const char *a, size_t an) {
     char tmp[256];
     snprintf(tmp, sizeof tmp, fmt, (int)(an > 100 ? 100 : an), a);
@@ -217,9 +225,10 @@ static bool norm_index(int64_t i, size_t len, size_t *out) {
     return true;
 }
 
-/* Byte offset of code point k in s (k <= ncp). */
-static size_t cp_offset(jstr *s, size_t k) {
+/* Byte offset of code point k in s (k <= ncp): a scan, counted as work. */
+static size_t cp_offset(jrender *r, jstr *s, size_t k) {
     if (js_ascii(s)) return k;
+    jr_step(r, k / 16);
     size_t i = 0;
     while (k > 0 && i < s->len) {
         i++;
@@ -239,7 +248,7 @@ jv jr_getitem(jrender *r, jv obj, jv key) {
         size_t len = obj.t == JV_LIST ? obj.l->n : (size_t)js_ncp(obj.s), k;
         if (norm_index(i, len, &k)) {
             if (obj.t == JV_LIST) return obj.l->items[k];
-            size_t a = cp_offset(obj.s, k), b = a + 1;
+            size_t a = cp_offset(r, obj.s, k), b = a + 1;
             while (b < obj.s->len && ((unsigned char)obj.s->s[b] & 0xC0) == 0x80) b++;
             return jv_str(&r->a, obj.s->s + a, b - a);
         }
@@ -302,6 +311,7 @@ static jv do_slice(jrender *r, jv obj, jv start, jv stop, jv stepv) {
         return jv_strv(o);
     }
     /* code point offsets */
+    jr_step(r, s->len / 16);
     size_t *offs = ja_alloc(&r->a, ((size_t)len + 1) * sizeof *offs);
     size_t c = 0;
     for (size_t i = 0; i < s->len; i++) {
@@ -322,12 +332,14 @@ jlist *jr_iterate(jrender *r, jv v) {
     case JV_LIST: return v.l;
     case JV_UNDEF: return jl_new(&r->a, 0);
     case JV_DICT: {
+        jr_step(r, v.d->n);
         jlist *l = jl_new(&r->a, v.d->n);
         memcpy(l->items, v.d->keys, v.d->n * sizeof(jv));
         return l;
     }
     case JV_STR: {
         jstr *s = v.s;
+        jr_step(r, s->len);
         jlist *l = jl_new(&r->a, (size_t)js_ncp(s));
         size_t k = 0;
         for (size_t i = 0; i < s->len;) {
@@ -509,7 +521,7 @@ int jr_compare(jrender *r, jv a, jv b) {
     if (a.t == JV_LIST && b.t == JV_LIST && a.l->tuple == b.l->tuple) {
         size_t n = a.l->n < b.l->n ? a.l->n : b.l->n;
         for (size_t i = 0; i < n; i++) {
-            if (jv_eq(a.l->items[i], b.l->items[i])) continue;
+            if (jr_eq(r, a.l->items[i], b.l->items[i])) continue;
             return jr_compare(r, a.l->items[i], b.l->items[i]);
         }
         return (a.l->n > b.l->n) - (a.l->n < b.l->n);
@@ -530,7 +542,7 @@ static bool contains(jrender *r, jv container, jv item) {
     case JV_LIST:
         jr_step(r, container.l->n);
         for (size_t i = 0; i < container.l->n; i++) {
-            if (jv_eq(container.l->items[i], item)) return true;
+            if (jr_eq(r, container.l->items[i], item)) return true;
         }
         return false;
     case JV_DICT: return jd_get(container.d, item) != NULL;
@@ -724,7 +736,7 @@ jv jr_call(jrender *r, jv callee, jargs *a) {
             jlist *vals = jl_new(&r->a, a->npos);
             memcpy(vals->items, a->pos, a->npos * sizeof(jv));
             jv v = jv_listv(vals);
-            if (L->changed_seen && jv_eq(L->last_changed, v)) return jv_bool(false);
+            if (L->changed_seen && jr_eq(r, L->last_changed, v)) return jv_bool(false);
             L->changed_seen = true;
             L->last_changed = v;
             return jv_bool(true);
@@ -855,8 +867,8 @@ static jv eval(jrender *r, const jnode *n) {
             bool ok;
             int op = (unsigned char)n->name[i];
             switch (op) {
-            case OP_EQ: ok = jv_eq(left, right); break;
-            case OP_NE: ok = !jv_eq(left, right); break;
+            case OP_EQ: ok = jr_eq(r, left, right); break;
+            case OP_NE: ok = !jr_eq(r, left, right); break;
             case OP_LT: ok = jr_compare(r, left, right) < 0; break;
             case OP_LE: ok = jr_compare(r, left, right) <= 0; break;
             case OP_GT: ok = jr_compare(r, left, right) > 0; break;

@@ -178,6 +178,7 @@ static jv strip_call(jrender *r, jstr *s, jargs *a, bool left, bool right) {
 }
 
 static jv make_list(jrender *r, jv *items, size_t n) {
+    jr_step(r, n);
     jlist *l = jl_new(jr_arena(r), n);
     if (n) memcpy(l->items, items, n * sizeof(jv));
     return jv_listv(l);
@@ -541,12 +542,12 @@ jv jmethod_call(jrender *r, jv self, const char *m, jargs *a) {
         if (!arg(a, 0, NULL, &x)) jr_fail(r, "%s() takes exactly one argument", m);
         if (M("count")) {
             int64_t c = 0;
-            for (size_t i = 0; i < l->n; i++) c += jv_eq(l->items[i], x);
+            for (size_t i = 0; i < l->n; i++) c += jr_eq(r, l->items[i], x);
             return jv_int(c);
         }
         if (M("index")) {
             for (size_t i = 0; i < l->n; i++) {
-                if (jv_eq(l->items[i], x)) return jv_int((int64_t)i);
+                if (jr_eq(r, l->items[i], x)) return jv_int((int64_t)i);
             }
             jr_fail(r, "value is not in list");
         }
@@ -1249,7 +1250,7 @@ jv jfilter_apply(jrender *r, int id, jv in, jargs *a) {
         for (size_t i = 0; i < l->n; i++) {
             jv k = sort_key(&c, l->items[i]);
             bool seen = false;
-            for (size_t j = 0; j < keys.n && !seen; j++) seen = jv_eq(keys.v[j], k);
+            for (size_t j = 0; j < keys.n && !seen; j++) seen = jr_eq(r, keys.v[j], k);
             jr_step(r, keys.n);
             if (!seen) {
                 vv_push(r, &keys, k);
@@ -1314,9 +1315,9 @@ bool jtest_apply(jrender *r, int id, jv in, jargs *a) {
     }
     case TE_EQ:
     case TE_EQUALTO:
-    case TE_EQSYM: return jv_eq(in, test_arg(r, a, "eq"));
+    case TE_EQSYM: return jr_eq(r, in, test_arg(r, a, "eq"));
     case TE_NE:
-    case TE_NESYM: return !jv_eq(in, test_arg(r, a, "ne"));
+    case TE_NESYM: return !jr_eq(r, in, test_arg(r, a, "ne"));
     case TE_LT:
     case TE_LESSTHAN:
     case TE_LTSYM: return jr_compare(r, in, test_arg(r, a, "lt")) < 0;
@@ -1353,7 +1354,7 @@ bool jtest_apply(jrender *r, int id, jv in, jargs *a) {
             return in.s->len == 0 || memmem(c.s->s, c.s->len, in.s->s, in.s->len) != NULL;
         case JV_LIST:
             for (size_t i = 0; i < c.l->n; i++) {
-                if (jv_eq(c.l->items[i], in)) return true;
+                if (jr_eq(r, c.l->items[i], in)) return true;
             }
             return false;
         case JV_DICT: return jd_get(c.d, in) != NULL;
@@ -1379,7 +1380,7 @@ bool jtest_apply(jrender *r, int id, jv in, jargs *a) {
         case JV_LIST: return in.l == o.l;
         case JV_DICT:
         case JV_NS: return in.d == o.d;
-        default: return jv_eq(in, o);
+        default: return jr_eq(r, in, o);
         }
     }
     default: jr_fail(r, "unknown test");

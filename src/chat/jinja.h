@@ -128,6 +128,7 @@ jv *jd_getn(const jdict *d, const char *key, size_t n);
 
 bool jv_truthy(jv v);
 bool jv_eq(jv a, jv b);
+bool jv_eq_budget(jv a, jv b, int64_t *budget);
 const char *jv_typename(jv v); /* Python's name: str, int, NoneType, dict, ... */
 int64_t js_ncp(jstr *s);       /* code point count */
 bool js_ascii(jstr *s);
@@ -276,6 +277,7 @@ jlist *jr_iterate(jrender *r, jv v); /* list of items (dict keys, characters), e
 int jr_compare(jrender *r, jv a, jv b); /* <0, 0, >0; errors on unorderable types */
 jv jr_add(jrender *r, jv a, jv b);
 void jr_step(jrender *r, size_t n); /* counts work; fails over the budget */
+bool jr_eq(jrender *r, jv a, jv b);  /* Python ==, its work counted as steps */
 
 /* Unicode helpers (filters.c). */
 jstr *js_strip(jarena *a, jstr *s, const char *chars, size_t nchars, bool left, bool right);

@@ -215,7 +215,10 @@ bool jv_truthy(jv v) {
 static bool is_num(jv v) { return v.t == JV_INT || v.t == JV_FLOAT || v.t == JV_BOOL; }
 static double num_f(jv v) { return v.t == JV_FLOAT ? v.f : v.t == JV_INT ? (double)v.i : (double)v.b; }
 
-bool jv_eq(jv a, jv b) {
+/* Python ==. `budget` counts down the elements visited (lists and dicts can be big and
+ * nested); when it runs out the answer is false and *budget is negative. */
+bool jv_eq_budget(jv a, jv b, int64_t *budget) {
+    if (--*budget < 0) return false;
     if (is_num(a) && is_num(b)) {
         if (a.t != JV_FLOAT && b.t != JV_FLOAT) {
             int64_t x = a.t == JV_INT ? a.i : a.b, y = b.t == JV_INT ? b.i : b.b;
@@ -227,18 +230,22 @@ bool jv_eq(jv a, jv b) {
     switch (a.t) {
     case JV_UNDEF:
     case JV_NONE: return true;
-    case JV_STR: return a.s->len == b.s->len && memcmp(a.s->s, b.s->s, a.s->len) == 0;
+    case JV_STR:
+        *budget -= (int64_t)(a.s->len / 64);
+        return a.s->len == b.s->len && memcmp(a.s->s, b.s->s, a.s->len) == 0;
     case JV_LIST:
         if (a.l->n != b.l->n || a.l->tuple != b.l->tuple) return false;
         for (size_t i = 0; i < a.l->n; i++) {
-            if (!jv_eq(a.l->items[i], b.l->items[i])) return false;
+            if (!jv_eq_budget(a.l->items[i], b.l->items[i], budget)) return false;
         }
         return true;
     case JV_DICT:
         if (a.d->n != b.d->n) return false;
         for (size_t i = 0; i < a.d->n; i++) {
+            *budget -= (int64_t)b.d->n;
+            if (*budget < 0) return false;
             jv *o = jd_get(b.d, a.d->keys[i]);
-            if (!o || !jv_eq(a.d->vals[i], *o)) return false;
+            if (!o || !jv_eq_budget(a.d->vals[i], *o, budget)) return false;
         }
         return true;
     case JV_NS: return a.d == b.d;
@@ -248,6 +255,11 @@ bool jv_eq(jv a, jv b) {
     case JV_METHOD: return a.meth == b.meth;
     default: return false;
     }
+}
+
+bool jv_eq(jv a, jv b) {
+    int64_t budget = INT64_MAX;
+    return jv_eq_budget(a, b, &budget);
 }
 
 const char *jv_typename(jv v) {
