@@ -797,6 +797,10 @@ static jv eval(jrender *r, const jnode *n) {
     }
     case N_SLICE: {
         jv obj = eval(r, n->a);
+        if (n->op && obj.t != JV_LIST && obj.t != JV_STR) {
+            v = jv_undef("a constant that cannot be sliced");
+            break;
+        }
         jv s = n->b ? eval(r, n->b) : jv_none(), e = n->c ? eval(r, n->c) : jv_none(), st = n->d ? eval(r, n->d) : jv_none();
         v = do_slice(r, obj, s, e, st);
         break;

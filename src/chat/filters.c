@@ -1293,7 +1293,8 @@ bool jtest_apply(jrender *r, int id, jv in, jargs *a) {
     }
     switch (id) {
     case TE_BOOLEAN: return in.t == JV_BOOL;
-    case TE_CALLABLE: return in.t == JV_MACRO || in.t == JV_FUNC || in.t == JV_METHOD || in.t == JV_LOOP;
+    case TE_CALLABLE: /* an Undefined has __call__ (which raises), so it counts as callable */
+        return in.t == JV_MACRO || in.t == JV_FUNC || in.t == JV_METHOD || in.t == JV_LOOP || in.t == JV_UNDEF;
     case TE_DEFINED: return in.t != JV_UNDEF;
     case TE_UNDEFINED: return in.t == JV_UNDEF;
     case TE_DIVISIBLEBY: {

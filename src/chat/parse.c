@@ -723,6 +723,12 @@ static jnode *parse_subscript(parser *p) {
     return s;
 }
 
+/* A literal, possibly signed: what jinja2 can fold at compile time. */
+static bool is_const(const jnode *n) {
+    while (n->kind == N_NEG || n->kind == N_POS) n = n->a;
+    return n->kind == N_LIT;
+}
+
 static jnode *parse_postfix(parser *p, jnode *n) {
     for (;;) {
         tok *t = cur(p);
@@ -772,8 +778,13 @@ static jnode *parse_postfix(parser *p, jnode *n) {
                 g->b = tu;
             }
             if (g->b->kind == N_SLICE) {
-                g->b->a = n;
-                n = g->b;
+                jnode *sl = g->b;
+                sl->a = n;
+                /* jinja2 folds a slice of constants at compile time, where a failure becomes
+                 * an undefined value instead of an error */
+                sl->op = is_const(n) && (!sl->b || is_const(sl->b)) && (!sl->c || is_const(sl->c)) &&
+                         (!sl->d || is_const(sl->d));
+                n = sl;
             } else {
                 n = g;
             }

@@ -18,6 +18,8 @@ static const char *const LANG_CONTEXTS[] = {
     "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"l\": [1, 2], \"x\": \"X\"}",
     "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"tree\": [{\"n\": \"a\", \"c\": [{\"n\": \"b\", \"c\": []}, {\"n\": \"c\", \"c\": [{\"n\": \"d\", \"c\": []}]}]}], \"l\": [1, 2, 3]}",
     "{\"messages\": [{\"role\": \"system\", \"content\": \"Be /think brief.\"}, {\"role\": \"user\", \"content\": \"Q1\"}, {\"role\": \"assistant\", \"content\": \"<think>r</think> A1\", \"tool_calls\": [{\"id\": \"c1\", \"function\": {\"name\": \"f\", \"arguments\": {\"x\": 1}}}]}, {\"role\": \"tool\", \"tool_call_id\": \"c1\", \"content\": \"R\"}, {\"role\": \"user\", \"content\": \"Q2\"}], \"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"f\", \"description\": \"Does f\", \"parameters\": {\"type\": \"object\", \"properties\": {\"x\": {\"type\": \"integer\", \"description\": \"an x\", \"default\": 3, \"maximum\": 9}, \"y\": {\"type\": [\"string\", \"null\"], \"enum\": [\"a\", \"b\"]}, \"z\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}}, \"w\": {\"oneOf\": [{\"type\": \"string\", \"format\": \"date\"}, {\"type\": \"number\"}]}}, \"required\": [\"x\"]}}}]}",
+    "{}",
+    "{\"f\": 2.5}",
 };
 
 static const lang_case LANG_CASES[] = {
@@ -182,6 +184,8 @@ static const lang_case LANG_CASES[] = {
     {"{% if messages[-1]['role'] == 'assistant' %}a{% else %}{{ messages[-1]['role'] }}{% endif %}{{ messages[:-1]|length }}", 3, true, "user4"},
     {"{{ tools[0].function.parameters.properties.x.default|tojson }} {{ 'x' ~ tools[0].function.parameters.properties.x.default ~ '.' }}", 3, true, "3 x3."},
     {"{{ strftime_now('%Y-%m-%d') }} {{ strftime_now('%A %d %B %Y %I%p %j') }}", 3, true, "2026-01-15 Thursday 15 January 2026 12AM 015"},
+    {"{{ 2.5[1:3] is lower }}|{{ none[::-1] }}|{{ loopy is callable }}|{{ 3[1:] is defined }}|{{ (1, 2, 3)[1:] }}{{ 'abc'[-2:] }}", 4, true, "False||True|False|(2, 3)bc"},
+    {"{{ f[1:] }}", 5, false, ""},
 };
 
 static const owl_template_opts FIXED_TIME = {.fixed_time = true, .time = 1768435200}; /* 2026-01-15 */
