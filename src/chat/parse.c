@@ -1078,11 +1078,10 @@ static jnode *parse_target(parser *p, bool allow_attr) {
 }
 
 static void parse_params(parser *p, jnode *n) {
-    nvec defs = {0};
-    nvec names = {0};
+    nvec defs = {0}; /* default expressions (NULL for none), with the names alongside */
     expect_op(p, "(");
     while (!is_op(cur(p), ")")) {
-        if (names.n) expect_op(p, ",");
+        if (defs.n) expect_op(p, ",");
         const char *nm = expect_name(p);
         jnode *def = NULL;
         if (is_op(cur(p), "=")) {
@@ -1090,7 +1089,6 @@ static void parse_params(parser *p, jnode *n) {
             def = parse_expr(p);
         }
         nv_push(p, &defs, def, nm);
-        nv_push(p, &names, NULL, nm);
     }
     p->pos++;
     n->items2 = defs.v;
