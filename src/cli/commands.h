@@ -9,6 +9,7 @@ extern const cli_command cmd_quantize;
 extern const cli_command cmd_forge;
 extern const cli_command cmd_tokenize;
 extern const cli_command cmd_detokenize;
+extern const cli_command cmd_render;
 
 
 #endif
