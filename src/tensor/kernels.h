@@ -1,0 +1,95 @@
+/* owl — compute kernels (private to libowl): dot products per weight type, chosen at run time.
+ *
+ * A matrix-vector product W·x over a weight of type T runs, for each row of W, a dot product
+ * between that row (in T's on-disk blocks) and x converted once to T's activation type: F32 for
+ * the float types, Q8_0 for the 32-element quants, Q8_K for the k-quants (as ggml does, so the
+ * results agree with llama.cpp to the rounding of the activations).
+ *
+ * Every kernel has a scalar reference (kernels.c) that is the oracle for the SIMD versions
+ * (kernels_avx2.c, kernels_avx512.c); cpu.c detects the features once and picks the best. */
+#ifndef OWL_TENSOR_KERNELS_H
+#define OWL_TENSOR_KERNELS_H
+
+#include "owl/tensor.h"
+
+#include <stdint.h>
+
+/* ---- CPU features (the one piece of global state) ----------------------------------------- */
+
+typedef struct owl_cpu {
+    bool avx2, fma, f16c;
+    bool avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avx512bf16;
+} owl_cpu;
+
+/* Detected once, on first use; thread-safe. */
+const owl_cpu *owl_cpu_get(void);
+
+typedef enum owl_isa { OWL_ISA_SCALAR = 0, OWL_ISA_AVX2 = 1, OWL_ISA_AVX512 = 2 } owl_isa;
+/* The best level this CPU supports, capped by $OWL_ISA ("scalar", "avx2", "avx512") when set. */
+owl_isa owl_isa_best(void);
+const char *owl_isa_name(owl_isa isa);
+
+/* ---- dot products ------------------------------------------------------------------------- */
+
+/* *s = dot(w, x) over n elements: w in the weight type's blocks, x in its activation type. */
+typedef void (*owl_dot_fn)(int64_t n, float *s, const void *w, const void *x);
+/* Converts n floats into the activation type (n a multiple of its block size). */
+typedef void (*owl_from_float_fn)(const float *x, void *dst, int64_t n);
+
+typedef struct owl_kernel {
+    owl_type act_type;        /* OWL_TYPE_F32, OWL_TYPE_Q8_0 or OWL_TYPE_Q8_K */
+    owl_from_float_fn quantize_act;
+    owl_dot_fn dot;
+} owl_kernel;
+
+/* The kernel for a weight type at an ISA level (falling back to lower levels for types a level
+ * does not cover); NULL when the type cannot be computed with. */
+const owl_kernel *owl_kernel_get(owl_type wtype, owl_isa isa);
+/* Bytes one activation row of n elements takes for this kernel. */
+size_t owl_kernel_act_size(const owl_kernel *k, int64_t n);
+
+/* Per-ISA tables: fill in the entries a level accelerates (leave the others alone). */
+void owl_kernels_init_scalar(owl_kernel table[OWL_TYPE_COUNT]);
+void owl_kernels_init_scalar_quant(owl_kernel table[OWL_TYPE_COUNT]); /* kernels_quant.c */
+void owl_kernels_init_avx2(owl_kernel table[OWL_TYPE_COUNT]);
+void owl_kernels_init_avx2_quant(owl_kernel table[OWL_TYPE_COUNT]); /* kernels_quant_avx2.c */
+void owl_kernels_init_avx512(owl_kernel table[OWL_TYPE_COUNT]);
+void owl_kernels_init_avx512_quant(owl_kernel table[OWL_TYPE_COUNT]); /* kernels_quant_avx512.c */
+
+/* ---- small float helpers used by the forward pass (dispatching internally) ---------------- */
+
+typedef struct owl_vec_ops {
+    float (*dot_f32)(int64_t n, const float *a, const float *b);
+    float (*dot_f32_f16)(int64_t n, const float *a, const uint16_t *b);
+    /* y += a * x (x in f16) */
+    void (*axpy_f16)(int64_t n, float a, const uint16_t *x, float *y);
+    void (*axpy_f32)(int64_t n, float a, const float *x, float *y);
+    void (*f32_to_f16)(int64_t n, const float *x, uint16_t *y);
+} owl_vec_ops;
+
+const owl_vec_ops *owl_vec_ops_get(owl_isa isa);
+void owl_vec_ops_init_scalar(owl_vec_ops *ops);
+void owl_vec_ops_init_avx2(owl_vec_ops *ops);
+void owl_vec_ops_init_avx512(owl_vec_ops *ops);
+
+/* ---- matrix products (matmul.c) ----------------------------------------------------------- */
+
+typedef struct owl_pool owl_pool;
+
+/* A weight matrix of n_out rows of n_in elements each, rows row_bytes apart. */
+typedef struct owl_matrix {
+    const void *data;
+    owl_type type;
+    int64_t n_in, n_out;
+    size_t row_bytes;
+    const owl_kernel *k;
+} owl_matrix;
+
+/* Y[t][r] = dot(W row r, X[t]) for the n_tok rows of X (n_in floats each, row stride n_in);
+ * Y has row stride n_out. `act` is scratch for the converted activations:
+ * n_tok * owl_kernel_act_size(W->k, W->n_in) bytes. Work is split over the pool's threads by
+ * output rows; tokens are processed in tiles so each weight tile is read from memory once. */
+void owl_matmul(owl_pool *pool, const owl_matrix *w, const float *x, int64_t n_tok, float *y,
+                void *act);
+
+#endif
