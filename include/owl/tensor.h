@@ -62,7 +62,7 @@ const owl_type_info *owl_type_get(uint32_t type);
 const char *owl_type_name(uint32_t type);
 /* Case-insensitive lookup by name ("q4_k", "Q4_K", "f16"); -1 when unknown. */
 int owl_type_from_name(const char *name);
-/* Bytes for a row of n elements; n must be a multiple of the block size. */
+/* Bytes for a row of n elements; n must be a multiple of the block size. 0 for undefined ids. */
 size_t owl_row_size(owl_type type, int64_t n);
 
 /* Half and bfloat16 conversions: round-to-nearest-even; NaN stays NaN. */
@@ -72,12 +72,17 @@ float owl_bf16_to_f32(uint16_t h);
 uint16_t owl_f32_to_bf16(float f);
 
 /* Dequantizes n elements (a multiple of the block size) of a supported type to float32,
- * bit-exact with ggml's reference dequantizers. */
+ * bit-exact with ggml's reference dequantizers. Also accepts the activation formats Q8_1 and
+ * Q8_K; does nothing for other types. src must be aligned like its block (2 bytes; 4 for Q8_K),
+ * which GGUF's tensor alignment guarantees. */
 void owl_dequantize_row(owl_type type, const void *src, float *dst, int64_t n);
 
 /* Quantizes n elements (a multiple of the block size) of float32 into dst, which must hold
  * owl_row_size(type, n) bytes. `weights` (n values, may be NULL) gives each element's importance
- * for the error-minimising searches of the k-quants. Returns the bytes written. */
+ * for the error-minimising searches of the k-quants (and of Q4_0..Q5_1). The n elements are one
+ * row: with weights, Q4_0..Q5_1 scale the importance by the row's mean square. Produces the same
+ * bytes as ggml's quantize_<type>() for the row. Supported types plus Q8_1 and Q8_K; returns the
+ * bytes written, 0 (nothing written) for other types or when n is not a whole number of blocks. */
 size_t owl_quantize_row(owl_type type, const float *src, void *dst, int64_t n, const float *weights);
 
 #ifdef __cplusplus

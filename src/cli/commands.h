@@ -4,5 +4,9 @@
 
 #include "cli/cli.h"
 
+extern const cli_command cmd_show;
+extern const cli_command cmd_quantize;
+extern const cli_command cmd_forge;
+
 
 #endif

@@ -5,7 +5,10 @@
 #include <string.h>
 
 static const cli_command *const commands[] = {
-    NULL, /* placeholder until the first command lands */
+    &cmd_show,
+    &cmd_quantize,
+    &cmd_forge,
+    NULL, /* placeholder: commands are added above */
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

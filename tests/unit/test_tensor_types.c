@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 #define HAVE_F16C_ORACLE 1
 #endif
@@ -235,8 +236,8 @@ __attribute__((target("f16c"))) static uint16_t f16c_convert(float f) {
 
 static void test_f16_hardware(void) {
 #ifdef HAVE_F16C_ORACLE
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("f16c")) SKIP("no F16C on this CPU");
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & bit_F16C)) SKIP("no F16C on this CPU");
     unsigned long long s = 7;
     int bad = 0;
     for (int i = 0; i < 1000000; i++) {
