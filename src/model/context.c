@@ -18,12 +18,12 @@ static void *alloc_floats(size_t n, bool *ok) {
 
 /* The largest activation buffer any matrix of the model needs for n_tok tokens. */
 static size_t act_bytes(const owl_model *m, int64_t n_tok) {
-    size_t best = owl_kernel_act_size(m->output.k, m->output.n_in);
+    size_t best = owl_kernel_act_size(m->output.k, m->output.n_in) + owl_kernel_aux_size(m->output.k, m->output.n_in);
     for (int64_t il = 0; il < m->hp.n_layer; il++) {
         const owl_layer *L = &m->layers[il];
         const owl_matrix *ms[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
-            size_t b = owl_kernel_act_size(ms[i]->k, ms[i]->n_in);
+            size_t b = owl_kernel_act_size(ms[i]->k, ms[i]->n_in) + owl_kernel_aux_size(ms[i]->k, ms[i]->n_in);
             if (b > best) best = b;
         }
     }
@@ -77,7 +77,7 @@ owl_context *owl_context_new(const owl_model *m, const owl_context_params *p, ow
     c->hb2 = alloc_floats(nb * (size_t)hp->n_ff, &ok);
     c->rope_cos = alloc_floats(nb * (size_t)(hp->n_rot / 2), &ok);
     c->rope_sin = alloc_floats(nb * (size_t)(hp->n_rot / 2), &ok);
-    c->scores = alloc_floats((size_t)cp->n_threads * (size_t)cp->n_ctx, &ok);
+    c->scores = alloc_floats((size_t)cp->n_threads * (size_t)(hp->n_head / hp->n_head_kv) * (size_t)cp->n_ctx, &ok);
     c->act = malloc(act_bytes(m, cp->n_batch));
     c->n_logits_cap = 1;
     c->logits = alloc_floats((size_t)hp->n_vocab, &ok);

@@ -120,6 +120,22 @@ typedef struct attn_job {
     int n_tok;
 } attn_job;
 
+/* Softmax of n scores in place, relative to their maximum (no overflow), summed in double. */
+static void softmax(float *x, int64_t n) {
+    float maxv = -INFINITY;
+    for (int64_t p = 0; p < n; p++)
+        if (x[p] > maxv) maxv = x[p];
+    double sum = 0;
+    for (int64_t p = 0; p < n; p++) {
+        x[p] = expf(x[p] - maxv);
+        sum += x[p];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t p = 0; p < n; p++) x[p] *= inv;
+}
+
+/* One work item = one token and one KV head, with the group of query heads that share it
+ * (GQA): the keys and values are read once for the whole group. */
 static void attention_part(void *vctx, int ith, int nth) {
     attn_job *j = vctx;
     owl_context *c = j->c;
@@ -127,38 +143,36 @@ static void attention_part(void *vctx, int ith, int nth) {
     const owl_vec_ops *ops = c->ops;
     const owl_kv_cache *kv = &c->kv;
     const int64_t hd = hp->head_dim_k, hdv = hp->head_dim_v;
-    const int64_t group = hp->n_head / hp->n_head_kv;
+    const int group = (int)(hp->n_head / hp->n_head_kv);
     const float scale = 1.0f / sqrtf((float)hd);
-    float *scores = c->scores + (size_t)ith * (size_t)c->params.n_ctx;
+    const int64_t n_ctx = c->params.n_ctx;
+    float *scores = c->scores + (size_t)ith * (size_t)group * (size_t)n_ctx;
     int64_t lo, hi;
-    owl_pool_split((int64_t)j->n_tok * hp->n_head, 1, ith, nth, &lo, &hi);
+    owl_pool_split((int64_t)j->n_tok * hp->n_head_kv, 1, ith, nth, &lo, &hi);
     for (int64_t item = lo; item < hi; item++) {
-        const int64_t t = item / hp->n_head, h = item % hp->n_head, kvh = h / group;
+        const int64_t t = item / hp->n_head_kv, kvh = item % hp->n_head_kv;
         const int64_t n_pos = c->n_past + t + 1; /* causal: itself and everything before */
-        const float *q = c->q + t * hp->n_head * hd + h * hd;
-        float maxv = -INFINITY;
-        for (int64_t p = 0; p < n_pos; p++) {
-            const void *k = (const char *)owl_kv_k(kv, j->il, p) + (size_t)(kvh * hd) * kv->elt;
-            float s = kv->type == OWL_TYPE_F16 ? ops->dot_f32_f16(hd, q, k) : ops->dot_f32(hd, q, k);
-            s *= scale;
-            scores[p] = s;
-            if (s > maxv) maxv = s;
+        const float *q = c->q + t * hp->n_head * hd + kvh * group * hd;
+        float *out = c->att_out + t * hp->n_head * hdv + kvh * group * hdv;
+        if (kv->type == OWL_TYPE_F16) {
+            const uint16_t *k0 = (const uint16_t *)owl_kv_k(kv, j->il, 0) + kvh * hd;
+            const uint16_t *v0 = (const uint16_t *)owl_kv_v(kv, j->il, 0) + kvh * hdv;
+            ops->attn_scores_f16(hd, n_pos, group, q, k0, kv->k_row, scale, scores, n_ctx);
+            for (int i = 0; i < group; i++) softmax(scores + i * n_ctx, n_pos);
+            ops->attn_values_f16(hdv, n_pos, group, scores, n_ctx, v0, kv->v_row, out);
+            continue;
         }
-        /* Softmax relative to the maximum (no overflow), summed in double. */
-        double sum = 0;
-        for (int64_t p = 0; p < n_pos; p++) {
-            scores[p] = expf(scores[p] - maxv);
-            sum += scores[p];
-        }
-        const float inv = (float)(1.0 / sum);
-        float *out = c->att_out + t * hp->n_head * hdv + h * hdv;
-        memset(out, 0, (size_t)hdv * sizeof(float));
-        for (int64_t p = 0; p < n_pos; p++) {
-            const void *v = (const char *)owl_kv_v(kv, j->il, p) + (size_t)(kvh * hdv) * kv->elt;
-            if (kv->type == OWL_TYPE_F16) {
-                ops->axpy_f16(hdv, scores[p] * inv, v, out);
-            } else {
-                ops->axpy_f32(hdv, scores[p] * inv, v, out);
+        for (int i = 0; i < group; i++) {
+            float *sc = scores + i * n_ctx;
+            for (int64_t p = 0; p < n_pos; p++) {
+                const float *k = (const float *)owl_kv_k(kv, j->il, p) + kvh * hd;
+                sc[p] = scale * ops->dot_f32(hd, q + i * hd, k);
+            }
+            softmax(sc, n_pos);
+            memset(out + i * hdv, 0, (size_t)hdv * sizeof(float));
+            for (int64_t p = 0; p < n_pos; p++) {
+                const float *v = (const float *)owl_kv_v(kv, j->il, p) + kvh * hdv;
+                ops->axpy_f32(hdv, sc[p], v, out + i * hdv);
             }
         }
     }

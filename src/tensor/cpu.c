@@ -105,6 +105,11 @@ size_t owl_kernel_act_size(const owl_kernel *k, int64_t n) {
     return owl_row_size(k->act_type, n);
 }
 
+size_t owl_kernel_aux_size(const owl_kernel *k, int64_t n) {
+    /* One (float scale, int32 offset) pair per 32-element activation block. */
+    return k->gemm ? (size_t)(n / 32) * 8 : 0;
+}
+
 const owl_vec_ops *owl_vec_ops_get(owl_isa isa) {
     pthread_once(&once, init);
     if (isa > isa_best) isa = isa_best;

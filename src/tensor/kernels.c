@@ -37,9 +37,9 @@ static void dot_bf16(int64_t n, float *s, const void *w, const void *x) {
 }
 
 void owl_kernels_init_scalar(owl_kernel t[OWL_TYPE_COUNT]) {
-    t[OWL_TYPE_F32] = (owl_kernel){OWL_TYPE_F32, from_float_f32, dot_f32};
-    t[OWL_TYPE_F16] = (owl_kernel){OWL_TYPE_F32, from_float_f32, dot_f16};
-    t[OWL_TYPE_BF16] = (owl_kernel){OWL_TYPE_F32, from_float_f32, dot_bf16};
+    t[OWL_TYPE_F32] = (owl_kernel){.act_type = OWL_TYPE_F32, .quantize_act = from_float_f32, .dot = dot_f32};
+    t[OWL_TYPE_F16] = (owl_kernel){.act_type = OWL_TYPE_F32, .quantize_act = from_float_f32, .dot = dot_f16};
+    t[OWL_TYPE_BF16] = (owl_kernel){.act_type = OWL_TYPE_F32, .quantize_act = from_float_f32, .dot = dot_bf16};
     owl_kernels_init_scalar_quant(t);
 }
 
@@ -69,7 +69,24 @@ static void v_f32_to_f16(int64_t n, const float *x, uint16_t *y) {
     for (int64_t i = 0; i < n; i++) y[i] = owl_f32_to_f16(x[i]);
 }
 
+static void v_attn_scores_f16(int64_t hd, int64_t n_pos, int g, const float *q, const uint16_t *k,
+                              int64_t k_stride, float scale, float *scores, int64_t s_stride) {
+    for (int i = 0; i < g; i++)
+        for (int64_t p = 0; p < n_pos; p++)
+            scores[i * s_stride + p] = scale * v_dot_f32_f16(hd, q + i * hd, k + p * k_stride);
+}
+
+static void v_attn_values_f16(int64_t hd, int64_t n_pos, int g, const float *w, int64_t w_stride,
+                              const uint16_t *v, int64_t v_stride, float *out) {
+    for (int i = 0; i < g; i++) {
+        memset(out + i * hd, 0, (size_t)hd * sizeof(float));
+        for (int64_t p = 0; p < n_pos; p++) v_axpy_f16(hd, w[i * w_stride + p], v + p * v_stride, out + i * hd);
+    }
+}
+
 void owl_vec_ops_init_scalar(owl_vec_ops *ops) {
+    ops->attn_scores_f16 = v_attn_scores_f16;
+    ops->attn_values_f16 = v_attn_values_f16;
     ops->dot_f32 = v_dot_f32;
     ops->dot_f32_f16 = v_dot_f32_f16;
     ops->axpy_f16 = v_axpy_f16;

@@ -36,11 +36,24 @@ typedef void (*owl_dot_fn)(int64_t n, float *s, const void *w, const void *x);
 /* Converts n floats into the activation type (n a multiple of its block size). */
 typedef void (*owl_from_float_fn)(const float *x, void *dst, int64_t n);
 
+/* Batched products (prefill): Y[t][r] for the 8-row tiles of rows [0, n_rows) (n_rows a
+ * multiple of 8) and all n_tok activation rows. `y` points at column 0 of token 0, row stride
+ * y_stride. `aux` holds what gemm_prep computed from the activations (owl_kernel_aux_size). */
+typedef void (*owl_gemm_fn)(int64_t n, int64_t n_rows, const void *w, size_t row_bytes,
+                            const void *act, size_t act_row, const void *aux, int64_t n_tok,
+                            float *y, int64_t y_stride);
+typedef void (*owl_gemm_prep_fn)(int64_t n, const void *act, void *aux);
+
 typedef struct owl_kernel {
     owl_type act_type;        /* OWL_TYPE_F32, OWL_TYPE_Q8_0 or OWL_TYPE_Q8_K */
     owl_from_float_fn quantize_act;
     owl_dot_fn dot;
+    owl_gemm_fn gemm;           /* NULL: batches use dot */
+    owl_gemm_prep_fn gemm_prep; /* per activation row, into aux_size(n) bytes */
 } owl_kernel;
+
+/* Bytes of gemm aux data per activation row of n elements (0 without gemm). */
+size_t owl_kernel_aux_size(const owl_kernel *k, int64_t n);
 
 /* The kernel for a weight type at an ISA level (falling back to lower levels for types a level
  * does not cover); NULL when the type cannot be computed with. */
@@ -65,6 +78,13 @@ typedef struct owl_vec_ops {
     void (*axpy_f16)(int64_t n, float a, const uint16_t *x, float *y);
     void (*axpy_f32)(int64_t n, float a, const float *x, float *y);
     void (*f32_to_f16)(int64_t n, const float *x, uint16_t *y);
+    /* Attention over an F16 cache for a group of g query heads sharing one KV head (GQA):
+     * scores[i][p] = scale · q[i]·k[p] for p < n_pos (q: g rows of hd; k rows k_stride
+     * elements apart; scores rows s_stride apart), and out[i] = Σ_p w[i][p] · v[p]. */
+    void (*attn_scores_f16)(int64_t hd, int64_t n_pos, int g, const float *q, const uint16_t *k,
+                            int64_t k_stride, float scale, float *scores, int64_t s_stride);
+    void (*attn_values_f16)(int64_t hd, int64_t n_pos, int g, const float *w, int64_t w_stride,
+                            const uint16_t *v, int64_t v_stride, float *out);
 } owl_vec_ops;
 
 const owl_vec_ops *owl_vec_ops_get(owl_isa isa);

@@ -2,7 +2,10 @@
  * for the quantized types. */
 #include "tensor/kernels.h"
 
+#include "tensor/blocks.h"
+
 #include <immintrin.h>
+#include <string.h>
 
 static void dot_f32(int64_t n, float *s, const void *w, const void *x) {
     const float *a = w, *b = x;
@@ -76,11 +79,25 @@ static void dot_bf16(int64_t n, float *s, const void *w, const void *x) {
     *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+static void gemm_q8_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride);
+static void gemm_prep_q8_0(int64_t n, const void *act, void *aux);
+static void act_q8_0(const float *x, void *dst, int64_t n);
+static void v_attn_scores_f16(int64_t hd, int64_t n_pos, int g, const float *q, const uint16_t *k,
+                              int64_t k_stride, float scale, float *scores, int64_t s_stride);
+static void v_attn_values_f16(int64_t hd, int64_t n_pos, int g, const float *w, int64_t w_stride,
+                              const uint16_t *v, int64_t v_stride, float *out);
+
 void owl_kernels_init_avx512(owl_kernel t[OWL_TYPE_COUNT]) {
     t[OWL_TYPE_F32].dot = dot_f32;
     t[OWL_TYPE_F16].dot = dot_f16;
     t[OWL_TYPE_BF16].dot = dot_bf16;
     owl_kernels_init_avx512_quant(t);
+    t[OWL_TYPE_Q8_0].quantize_act = act_q8_0;
+    t[OWL_TYPE_Q4_0].quantize_act = act_q8_0;
+    t[OWL_TYPE_Q5_0].quantize_act = act_q8_0;
+    t[OWL_TYPE_Q8_0].gemm = gemm_q8_0;
+    t[OWL_TYPE_Q8_0].gemm_prep = gemm_prep_q8_0;
 }
 
 static float v_dot_f32(int64_t n, const float *a, const float *b) {
@@ -124,4 +141,209 @@ void owl_vec_ops_init_avx512(owl_vec_ops *ops) {
     ops->dot_f32_f16 = v_dot_f32_f16;
     ops->axpy_f16 = v_axpy_f16;
     ops->axpy_f32 = v_axpy_f32;
+    ops->attn_scores_f16 = v_attn_scores_f16;
+    ops->attn_values_f16 = v_attn_values_f16;
+}
+
+/* ---- Q8_0 batched product ------------------------------------------------------------------- */
+
+/* Per activation block: its scale as float and -128·Σq, the correction for reading the weights
+ * as unsigned (q + 128) in the u8×s8 products below. */
+typedef struct q8_aux {
+    float d;
+    int32_t corr;
+} q8_aux;
+
+static void gemm_prep_q8_0(int64_t n, const void *act, void *aux) {
+    const owl_block_q8_0 *x = act;
+    q8_aux *o = aux;
+    for (int64_t b = 0; b < n / 32; b++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)x[b].qs);
+        __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), q);
+        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+        o[b].d = _cvtsh_ss(x[b].d);
+        o[b].corr = -128 * _mm_cvtsi128_si32(h);
+    }
+}
+
+/* 8×8 transpose of 32-bit lanes: afterwards r[g] holds dword g of each of the eight inputs. */
+static inline void transpose8x8_epi32(__m256i r[8]) {
+    __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+    __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+    __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+    __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+    __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+    __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+    __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+    __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+    r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+    r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+    r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+    r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+    r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+    r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+    r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+    r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+}
+
+/* For each tile of 8 weight rows, the rows' codes are transposed once (for the whole row
+ * length) so that lane j of vector g holds bytes 4g..4g+3 of row j, as unsigned (+128). A dpbusd
+ * of such a vector with the broadcast bytes 4g..4g+3 of a token then adds to lane j the products
+ * for row j: eight dpbusd per 32-element block leave the eight rows' exact integer dot products
+ * in the eight lanes, and the block scales apply to all eight at once. The transposed tile stays
+ * in L1 while every token of the batch streams past it, two tokens at a time (four independent
+ * dpbusd chains, so the multiplier does not wait on its own latency). */
+#define GEMM_TILE_MAX_BLOCKS 512 /* rows of up to 16384 elements: 128 KiB of stack */
+
+static void gemm_q8_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    const int64_t nb = n / 32;
+    if (nb > GEMM_TILE_MAX_BLOCKS) {
+        for (int64_t r = 0; r < n_rows; r++)
+            for (int64_t t = 0; t < n_tok; t++)
+                owl_kernel_get(OWL_TYPE_Q8_0, OWL_ISA_AVX512)->dot(n, &y[t * y_stride + r], (const char *)w + r * row_bytes, (const char *)act + t * act_row);
+        return;
+    }
+    const q8_aux *ax = aux;
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    __m256i tile[GEMM_TILE_MAX_BLOCKS][8];
+    __m256 dws[GEMM_TILE_MAX_BLOCKS];
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 8) {
+        const owl_block_q8_0 *rows[8];
+        for (int j = 0; j < 8; j++) rows[j] = (const owl_block_q8_0 *)((const char *)w + (size_t)(r0 + j) * row_bytes);
+        for (int64_t b = 0; b < nb; b++) {
+            for (int j = 0; j < 8; j++)
+                tile[b][j] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)rows[j][b].qs), flip);
+            transpose8x8_epi32(tile[b]);
+            dws[b] = _mm256_cvtph_ps(_mm_setr_epi16(
+                (short)rows[0][b].d, (short)rows[1][b].d, (short)rows[2][b].d, (short)rows[3][b].d,
+                (short)rows[4][b].d, (short)rows[5][b].d, (short)rows[6][b].d, (short)rows[7][b].d));
+        }
+        int64_t t = 0;
+        for (; t + 2 <= n_tok; t += 2) {
+            const owl_block_q8_0 *x0 = (const owl_block_q8_0 *)((const char *)act + (size_t)t * act_row);
+            const owl_block_q8_0 *x1 = (const owl_block_q8_0 *)((const char *)act + (size_t)(t + 1) * act_row);
+            const q8_aux *a0 = ax + (size_t)t * (size_t)nb, *a1 = a0 + nb;
+            __m256 f0 = _mm256_setzero_ps(), f1 = _mm256_setzero_ps();
+            for (int64_t b = 0; b < nb; b++) {
+                const __m256i *T = tile[b];
+                int32_t w0[8], w1[8];
+                memcpy(w0, x0[b].qs, 32);
+                memcpy(w1, x1[b].qs, 32);
+                __m256i p0 = _mm256_set1_epi32(a0[b].corr), p1 = _mm256_setzero_si256();
+                __m256i q0 = _mm256_set1_epi32(a1[b].corr), q1 = _mm256_setzero_si256();
+                for (int g = 0; g < 8; g += 2) {
+                    p0 = _mm256_dpbusd_epi32(p0, T[g], _mm256_set1_epi32(w0[g]));
+                    q0 = _mm256_dpbusd_epi32(q0, T[g], _mm256_set1_epi32(w1[g]));
+                    p1 = _mm256_dpbusd_epi32(p1, T[g + 1], _mm256_set1_epi32(w0[g + 1]));
+                    q1 = _mm256_dpbusd_epi32(q1, T[g + 1], _mm256_set1_epi32(w1[g + 1]));
+                }
+                f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1)), _mm256_mul_ps(dws[b], _mm256_set1_ps(a0[b].d)), f0);
+                f1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(q0, q1)), _mm256_mul_ps(dws[b], _mm256_set1_ps(a1[b].d)), f1);
+            }
+            _mm256_storeu_ps(y + t * y_stride + r0, f0);
+            _mm256_storeu_ps(y + (t + 1) * y_stride + r0, f1);
+        }
+        for (; t < n_tok; t++) {
+            const owl_block_q8_0 *x0 = (const owl_block_q8_0 *)((const char *)act + (size_t)t * act_row);
+            const q8_aux *a0 = ax + (size_t)t * (size_t)nb;
+            __m256 f0 = _mm256_setzero_ps();
+            for (int64_t b = 0; b < nb; b++) {
+                const __m256i *T = tile[b];
+                int32_t w0[8];
+                memcpy(w0, x0[b].qs, 32);
+                __m256i p0 = _mm256_set1_epi32(a0[b].corr), p1 = _mm256_setzero_si256();
+                for (int g = 0; g < 8; g += 2) {
+                    p0 = _mm256_dpbusd_epi32(p0, T[g], _mm256_set1_epi32(w0[g]));
+                    p1 = _mm256_dpbusd_epi32(p1, T[g + 1], _mm256_set1_epi32(w0[g + 1]));
+                }
+                f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1)), _mm256_mul_ps(dws[b], _mm256_set1_ps(a0[b].d)), f0);
+            }
+            _mm256_storeu_ps(y + t * y_stride + r0, f0);
+        }
+    }
+}
+
+/* ---- activation quantizer ----------------------------------------------------------------- */
+
+/* round() semantics (halves away from zero), exactly: truncate, then step away from zero when
+ * the dropped fraction (computed exactly) is at least one half. */
+static inline __m512 round_away(__m512 v) {
+    __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m512 frac = _mm512_sub_ps(v, t);
+    __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(frac), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    __m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
+    return _mm512_mask_add_ps(t, up, t, one);
+}
+
+/* The same bytes as the scalar act_q8_0 (same float operations, same rounding). */
+static void act_q8_0(const float *x, void *dst, int64_t n) {
+    owl_block_q8_0 *y = dst;
+    for (int64_t i = 0; i < n / 32; i++, x += 32) {
+        __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+        const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        y[i].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+        __m512 vid = _mm512_set1_ps(id);
+        __m512i qa = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(a, vid)));
+        __m512i qb = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(b, vid)));
+        _mm_storeu_si128((__m128i *)y[i].qs, _mm512_cvtepi32_epi8(qa));
+        _mm_storeu_si128((__m128i *)(y[i].qs + 16), _mm512_cvtepi32_epi8(qb));
+    }
+}
+
+/* ---- attention over an F16 cache ------------------------------------------------------------- */
+
+#define ATTN_MAX_G 8   /* query heads per KV head handled in registers */
+#define ATTN_MAX_V 8   /* hd / 16 */
+
+static void v_attn_scores_f16(int64_t hd, int64_t n_pos, int g, const float *q, const uint16_t *k,
+                              int64_t k_stride, float scale, float *scores, int64_t s_stride) {
+    if (hd % 16 != 0 || hd / 16 > ATTN_MAX_V || g > ATTN_MAX_G) {
+        for (int i = 0; i < g; i++)
+            for (int64_t p = 0; p < n_pos; p++) {
+                float s;
+                dot_f16(hd, &s, k + p * k_stride, q + i * hd);
+                scores[i * s_stride + p] = scale * s;
+            }
+        return;
+    }
+    const int nv = (int)(hd / 16);
+    for (int64_t p = 0; p < n_pos; p++) {
+        const uint16_t *kp = k + p * k_stride;
+        __m512 kv[ATTN_MAX_V];
+        for (int c = 0; c < nv; c++) kv[c] = load_f16(kp + 16 * c);
+        for (int i = 0; i < g; i++) {
+            const float *qi = q + i * hd;
+            __m512 acc = _mm512_mul_ps(kv[0], _mm512_loadu_ps(qi));
+            for (int c = 1; c < nv; c++) acc = _mm512_fmadd_ps(kv[c], _mm512_loadu_ps(qi + 16 * c), acc);
+            scores[i * s_stride + p] = scale * _mm512_reduce_add_ps(acc);
+        }
+    }
+}
+
+static void v_attn_values_f16(int64_t hd, int64_t n_pos, int g, const float *w, int64_t w_stride,
+                              const uint16_t *v, int64_t v_stride, float *out) {
+    if (hd % 16 != 0 || hd / 16 > ATTN_MAX_V || g * (hd / 16) > 24) {
+        for (int i = 0; i < g; i++) {
+            memset(out + i * hd, 0, (size_t)hd * sizeof(float));
+            for (int64_t p = 0; p < n_pos; p++) v_axpy_f16(hd, w[i * w_stride + p], v + p * v_stride, out + i * hd);
+        }
+        return;
+    }
+    const int nv = (int)(hd / 16);
+    __m512 acc[24];
+    for (int j = 0; j < g * nv; j++) acc[j] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < n_pos; p++) {
+        const uint16_t *vp = v + p * v_stride;
+        for (int c = 0; c < nv; c++) {
+            const __m512 x = load_f16(vp + 16 * c);
+            for (int i = 0; i < g; i++)
+                acc[i * nv + c] = _mm512_fmadd_ps(_mm512_set1_ps(w[i * w_stride + p]), x, acc[i * nv + c]);
+        }
+    }
+    for (int i = 0; i < g; i++)
+        for (int c = 0; c < nv; c++) _mm512_storeu_ps(out + i * hd + 16 * c, acc[i * nv + c]);
 }

@@ -282,14 +282,14 @@ static void dot_q6_K(int64_t n, float *s, const void *w, const void *x) {
 }
 
 void owl_kernels_init_scalar_quant(owl_kernel t[OWL_TYPE_COUNT]) {
-    t[OWL_TYPE_Q4_0] = (owl_kernel){OWL_TYPE_Q8_0, act_q8_0, dot_q4_0};
-    t[OWL_TYPE_Q4_1] = (owl_kernel){OWL_TYPE_Q8_1, act_q8_1, dot_q4_1};
-    t[OWL_TYPE_Q5_0] = (owl_kernel){OWL_TYPE_Q8_0, act_q8_0, dot_q5_0};
-    t[OWL_TYPE_Q5_1] = (owl_kernel){OWL_TYPE_Q8_1, act_q8_1, dot_q5_1};
-    t[OWL_TYPE_Q8_0] = (owl_kernel){OWL_TYPE_Q8_0, act_q8_0, dot_q8_0};
-    t[OWL_TYPE_Q2_K] = (owl_kernel){OWL_TYPE_Q8_K, act_q8_K, dot_q2_K};
-    t[OWL_TYPE_Q3_K] = (owl_kernel){OWL_TYPE_Q8_K, act_q8_K, dot_q3_K};
-    t[OWL_TYPE_Q4_K] = (owl_kernel){OWL_TYPE_Q8_K, act_q8_K, dot_q4_K};
-    t[OWL_TYPE_Q5_K] = (owl_kernel){OWL_TYPE_Q8_K, act_q8_K, dot_q5_K};
-    t[OWL_TYPE_Q6_K] = (owl_kernel){OWL_TYPE_Q8_K, act_q8_K, dot_q6_K};
+    t[OWL_TYPE_Q4_0] = (owl_kernel){.act_type = OWL_TYPE_Q8_0, .quantize_act = act_q8_0, .dot = dot_q4_0};
+    t[OWL_TYPE_Q4_1] = (owl_kernel){.act_type = OWL_TYPE_Q8_1, .quantize_act = act_q8_1, .dot = dot_q4_1};
+    t[OWL_TYPE_Q5_0] = (owl_kernel){.act_type = OWL_TYPE_Q8_0, .quantize_act = act_q8_0, .dot = dot_q5_0};
+    t[OWL_TYPE_Q5_1] = (owl_kernel){.act_type = OWL_TYPE_Q8_1, .quantize_act = act_q8_1, .dot = dot_q5_1};
+    t[OWL_TYPE_Q8_0] = (owl_kernel){.act_type = OWL_TYPE_Q8_0, .quantize_act = act_q8_0, .dot = dot_q8_0};
+    t[OWL_TYPE_Q2_K] = (owl_kernel){.act_type = OWL_TYPE_Q8_K, .quantize_act = act_q8_K, .dot = dot_q2_K};
+    t[OWL_TYPE_Q3_K] = (owl_kernel){.act_type = OWL_TYPE_Q8_K, .quantize_act = act_q8_K, .dot = dot_q3_K};
+    t[OWL_TYPE_Q4_K] = (owl_kernel){.act_type = OWL_TYPE_Q8_K, .quantize_act = act_q8_K, .dot = dot_q4_K};
+    t[OWL_TYPE_Q5_K] = (owl_kernel){.act_type = OWL_TYPE_Q8_K, .quantize_act = act_q8_K, .dot = dot_q5_K};
+    t[OWL_TYPE_Q6_K] = (owl_kernel){.act_type = OWL_TYPE_Q8_K, .quantize_act = act_q8_K, .dot = dot_q6_K};
 }

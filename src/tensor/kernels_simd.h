@@ -54,12 +54,10 @@ static inline __m256i simd_dot_s8(__m256i a, __m256i b) {
 
 /* acc += Σ (u8 × s8 pairs) × scale16, per int32 lane (k-quants: one scale per 16 lanes). */
 static inline __m256i simd_dot_us8_scaled(__m256i acc, __m256i u, __m256i s, __m256i scale16) {
+    /* madd + add rather than VNNI's dpwssd: the add has a one-cycle latency, so the chain of
+     * accumulations through a super-block does not wait on the multiplier. */
     __m256i p = _mm256_maddubs_epi16(u, s);
-#if SIMD_VNNI
-    return _mm256_dpwssd_epi32(acc, p, scale16);
-#else
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, scale16));
-#endif
 }
 
 /* ---- 32-element blocks ----------------------------------------------------------------------- */
@@ -159,11 +157,26 @@ static void simd_dot_q5_1(int64_t n, float *s, const void *w, const void *x) {
 
 /* ---- k-quants -------------------------------------------------------------------------------- */
 
-/* Σ_j mn_j·(bsums[2j] + bsums[2j+1]) for the eight sub-blocks of a Q4_K/Q5_K super-block. */
-static inline int simd_k4_mins(const uint8_t mn[8], const int16_t *bsums) {
-    int m = 0;
-    for (int j = 0; j < 8; j++) m += mn[j] * (bsums[2 * j] + bsums[2 * j + 1]);
-    return m;
+/* The eight 6-bit (scale, min) pairs of a Q4_K/Q5_K super-block, unpacked four at a time with
+ * 32-bit masks (the layout is in blocks.h): afterwards bytes 0..7 of u are the scales and bytes
+ * 8..15 the mins. */
+static inline void simd_k4_unpack(const uint8_t *scales, uint32_t u[4]) {
+    memcpy(u, scales, 12);
+    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);  /* mins 4..7 */
+    const uint32_t mins_lo = u[1] & m6;                     /* mins 0..3 */
+    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);         /* scales 4..7 */
+    u[2] = mins_lo;
+    u[0] &= m6;                                             /* scales 0..3 */
+}
+
+/* Σ_j mn_j·(bsums[2j] + bsums[2j+1]): each min widened to two int16 lanes, one madd. */
+static inline int simd_k4_mins(const uint32_t u[4], const int16_t *bsums) {
+    __m128i mn8 = _mm_loadl_epi64((const __m128i *)&u[2]);
+    __m128i dup = _mm_shuffle_epi8(mn8, _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
+    __m256i mn16 = _mm256_cvtepu8_epi16(dup);
+    __m256i bs = _mm256_loadu_si256((const __m256i *)bsums);
+    return simd_hsum_i32(_mm256_madd_epi16(bs, mn16));
 }
 
 static void simd_dot_q4_K(int64_t n, float *s, const void *w, const void *x) {
@@ -172,8 +185,9 @@ static void simd_dot_q4_K(int64_t n, float *s, const void *w, const void *x) {
     const __m256i low = _mm256_set1_epi8(0x0F);
     float sum = 0;
     for (int64_t i = 0; i < n / 256; i++) {
-        uint8_t sc[8], mn[8];
-        for (int j = 0; j < 8; j++) owl_k4_scale_min(j, a[i].scales, &sc[j], &mn[j]);
+        uint32_t u[4];
+        simd_k4_unpack(a[i].scales, u);
+        const uint8_t *sc = (const uint8_t *)u;
         __m256i acc = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             __m256i v = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * c));
@@ -182,7 +196,7 @@ static void simd_dot_q4_K(int64_t n, float *s, const void *w, const void *x) {
             acc = simd_dot_us8_scaled(acc, hi, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * c + 32)), _mm256_set1_epi16(sc[2 * c + 1]));
         }
         sum += b[i].d * simd_h2f(a[i].d) * (float)simd_hsum_i32(acc) -
-               b[i].d * simd_h2f(a[i].dmin) * (float)simd_k4_mins(mn, b[i].bsums);
+               b[i].d * simd_h2f(a[i].dmin) * (float)simd_k4_mins(u, b[i].bsums);
     }
     *s = sum;
 }
@@ -193,8 +207,9 @@ static void simd_dot_q5_K(int64_t n, float *s, const void *w, const void *x) {
     const __m256i low = _mm256_set1_epi8(0x0F), bit = _mm256_set1_epi8(0x10);
     float sum = 0;
     for (int64_t i = 0; i < n / 256; i++) {
-        uint8_t sc[8], mn[8];
-        for (int j = 0; j < 8; j++) owl_k4_scale_min(j, a[i].scales, &sc[j], &mn[j]);
+        uint32_t u[4];
+        simd_k4_unpack(a[i].scales, u);
+        const uint8_t *sc = (const uint8_t *)u;
         const __m256i qh = _mm256_loadu_si256((const __m256i *)a[i].qh);
         __m256i acc = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
@@ -208,7 +223,7 @@ static void simd_dot_q5_K(int64_t n, float *s, const void *w, const void *x) {
             acc = simd_dot_us8_scaled(acc, hi, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * c + 32)), _mm256_set1_epi16(sc[2 * c + 1]));
         }
         sum += b[i].d * simd_h2f(a[i].d) * (float)simd_hsum_i32(acc) -
-               b[i].d * simd_h2f(a[i].dmin) * (float)simd_k4_mins(mn, b[i].bsums);
+               b[i].d * simd_h2f(a[i].dmin) * (float)simd_k4_mins(u, b[i].bsums);
     }
     *s = sum;
 }
