@@ -268,27 +268,18 @@ static void gemm_q8_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
 
 /* ---- activation quantizer ----------------------------------------------------------------- */
 
-/* round() semantics (halves away from zero), exactly: truncate, then step away from zero when
- * the dropped fraction (computed exactly) is at least one half. */
-static inline __m512 round_away(__m512 v) {
-    __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    __m512 frac = _mm512_sub_ps(v, t);
-    __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(frac), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
-    __m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
-    return _mm512_mask_add_ps(t, up, t, one);
-}
-
 /* The same bytes as the scalar act_q8_0 (same float operations, same rounding). */
 static void act_q8_0(const float *x, void *dst, int64_t n) {
     owl_block_q8_0 *y = dst;
     for (int64_t i = 0; i < n / 32; i++, x += 32) {
         __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
         float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
-        const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        const float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
         y[i].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
         __m512 vid = _mm512_set1_ps(id);
-        __m512i qa = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(a, vid)));
-        __m512i qb = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(b, vid)));
+        /* Conversion in the default rounding mode: nearest even. */
+        __m512i qa = _mm512_cvtps_epi32(_mm512_mul_ps(a, vid));
+        __m512i qb = _mm512_cvtps_epi32(_mm512_mul_ps(b, vid));
         _mm_storeu_si128((__m128i *)y[i].qs, _mm512_cvtepi32_epi8(qa));
         _mm_storeu_si128((__m128i *)(y[i].qs + 16), _mm512_cvtepi32_epi8(qb));
     }

@@ -13,7 +13,10 @@
 
 static inline float h2f(uint16_t h) { return owl_f16_to_f32(h); }
 
-/* ---- activation quantizers (as ggml's reference ones: the same codes, so the same sums) ---- */
+/* ---- activation quantizers ---------------------------------------------------------------
+ * The rules llama.cpp's x86 build applies at run time (not those of its reference quantizer,
+ * which differ on exact halves): inverse scale 127/max|x|, codes rounded to nearest even. Using
+ * the same codes keeps the integer sums, and hence the logits, in step with llama.cpp. */
 
 static float absmax32(const float *x) {
     float m = 0;
@@ -21,13 +24,13 @@ static float absmax32(const float *x) {
     return m;
 }
 
-/* Q8_0: d = max|x| / 127, codes round(x / d) half away from zero. */
+/* Q8_0: d = max|x| / 127, codes nearest-even(x · 127/max|x|). */
 static void act_q8_0(const float *x, void *dst, int64_t n) {
     owl_block_q8_0 *y = dst;
     for (int64_t i = 0; i < n / 32; i++, x += 32) {
-        const float d = absmax32(x) / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        const float amax = absmax32(x), d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
         y[i].d = owl_f32_to_f16(d);
-        for (int j = 0; j < 32; j++) y[i].qs[j] = (int8_t)roundf(x[j] * id);
+        for (int j = 0; j < 32; j++) y[i].qs[j] = (int8_t)nearbyintf(x[j] * id);
     }
 }
 
@@ -35,11 +38,11 @@ static void act_q8_0(const float *x, void *dst, int64_t n) {
 static void act_q8_1(const float *x, void *dst, int64_t n) {
     owl_block_q8_1 *y = dst;
     for (int64_t i = 0; i < n / 32; i++, x += 32) {
-        const float d = absmax32(x) / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        const float amax = absmax32(x), d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
         int sum = 0;
         y[i].d = owl_f32_to_f16(d);
         for (int j = 0; j < 32; j++) {
-            y[i].qs[j] = (int8_t)roundf(x[j] * id);
+            y[i].qs[j] = (int8_t)nearbyintf(x[j] * id);
             sum += y[i].qs[j];
         }
         y[i].s = owl_f32_to_f16((float)sum * d);
