@@ -54,17 +54,16 @@ static void dot_f16(int64_t n, float *s, const void *w, const void *x) {
 }
 
 static void dot_bf16(int64_t n, float *s, const void *w, const void *x) {
-    const uint16_t *a = w;
-    const float *b = x;
+    const uint16_t *a = w, *b = x;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        acc0 = _mm256_fmadd_ps(load_bf16(a + i), _mm256_loadu_ps(b + i), acc0);
-        acc1 = _mm256_fmadd_ps(load_bf16(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+        acc0 = _mm256_fmadd_ps(load_bf16(a + i), load_bf16(b + i), acc0);
+        acc1 = _mm256_fmadd_ps(load_bf16(a + i + 8), load_bf16(b + i + 8), acc1);
     }
-    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load_bf16(a + i), _mm256_loadu_ps(b + i), acc0);
+    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load_bf16(a + i), load_bf16(b + i), acc0);
     float r = hsum256(_mm256_add_ps(acc0, acc1));
-    for (; i < n; i++) r += owl_bf16_to_f32(a[i]) * b[i];
+    for (; i < n; i++) r += owl_bf16_to_f32(a[i]) * owl_bf16_to_f32(b[i]);
     *s = r;
 }
 

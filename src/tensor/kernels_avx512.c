@@ -62,21 +62,32 @@ static void dot_f16(int64_t n, float *s, const void *w, const void *x) {
     *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+/* BF16 × BF16 with dpbf16ps: pairs of products summed into float lanes. */
 static void dot_bf16(int64_t n, float *s, const void *w, const void *x) {
-    const uint16_t *a = w;
-    const float *b = x;
+    const uint16_t *a = w, *b = x;
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        acc0 = _mm512_fmadd_ps(load_bf16(a + i), _mm512_loadu_ps(b + i), acc0);
-        acc1 = _mm512_fmadd_ps(load_bf16(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
+    for (; i + 64 <= n; i += 64) {
+        acc0 = _mm512_dpbf16_ps(acc0, (__m512bh)_mm512_loadu_si512(a + i), (__m512bh)_mm512_loadu_si512(b + i));
+        acc1 = _mm512_dpbf16_ps(acc1, (__m512bh)_mm512_loadu_si512(a + i + 32), (__m512bh)_mm512_loadu_si512(b + i + 32));
     }
-    for (; i + 16 <= n; i += 16) acc0 = _mm512_fmadd_ps(load_bf16(a + i), _mm512_loadu_ps(b + i), acc0);
+    for (; i + 32 <= n; i += 32)
+        acc0 = _mm512_dpbf16_ps(acc0, (__m512bh)_mm512_loadu_si512(a + i), (__m512bh)_mm512_loadu_si512(b + i));
     if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        acc1 = _mm512_fmadd_ps(load_bf16_mask(a + i, m), _mm512_maskz_loadu_ps(m, b + i), acc1);
+        __mmask32 m = (__mmask32)((1ull << (n - i)) - 1);
+        acc1 = _mm512_dpbf16_ps(acc1, (__m512bh)_mm512_maskz_loadu_epi16(m, a + i), (__m512bh)_mm512_maskz_loadu_epi16(m, b + i));
     }
     *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+static void from_float_bf16(const float *x, void *dst, int64_t n) {
+    uint16_t *y = dst;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
+        _mm512_storeu_si512(y + i, (__m512i)v);
+    }
+    for (; i < n; i++) y[i] = owl_f32_to_bf16(x[i]);
 }
 
 static void gemm_q8_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
@@ -92,6 +103,7 @@ void owl_kernels_init_avx512(owl_kernel t[OWL_TYPE_COUNT]) {
     t[OWL_TYPE_F32].dot = dot_f32;
     t[OWL_TYPE_F16].dot = dot_f16;
     t[OWL_TYPE_BF16].dot = dot_bf16;
+    t[OWL_TYPE_BF16].quantize_act = from_float_bf16;
     owl_kernels_init_avx512_quant(t);
     t[OWL_TYPE_Q8_0].quantize_act = act_q8_0;
     t[OWL_TYPE_Q4_0].quantize_act = act_q8_0;

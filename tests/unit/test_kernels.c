@@ -225,9 +225,9 @@ static void test_vec_ops(void) {
  * from the reference quantizer (round half away, 1/d) by at most one code (ties) with the same
  * scale. */
 static void test_act_quantizers(void) {
-    const owl_type wt[] = {OWL_TYPE_Q8_0, OWL_TYPE_Q4_1, OWL_TYPE_Q4_K};
+    const owl_type wt[] = {OWL_TYPE_Q8_0, OWL_TYPE_Q4_1, OWL_TYPE_Q4_K, OWL_TYPE_BF16};
     unsigned long long seed = 11;
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 4; i++)
         for (owl_isa isa = OWL_ISA_SCALAR; isa <= owl_isa_best(); isa++)
         for (int kind = 0; kind < N_KINDS; kind++) {
             const owl_kernel *k = owl_kernel_get(wt[i], isa);
