@@ -35,16 +35,6 @@ static inline __m512 load_f16_mask(const uint16_t *p, __mmask16 m) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
 }
 
-static inline __m512 load_bf16(const uint16_t *p) {
-    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-}
-
-static inline __m512 load_bf16_mask(const uint16_t *p, __mmask16 m) {
-    __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-}
-
 static void dot_f16(int64_t n, float *s, const void *w, const void *x) {
     const uint16_t *a = w;
     const float *b = x;
