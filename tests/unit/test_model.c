@@ -1,3 +1,4 @@
+#include "owl/gguf.h"
 #include "owl/model.h"
 #include "test.h"
 
@@ -96,7 +97,62 @@ static void test_decode_errors(void) {
     owl_model_destroy(m);
 }
 
+/* Copies stories260K into a new file with one tensor changed by `edit` (drop it, reshape it,
+ * retype it), then loads it and checks the error names the problem. */
+typedef enum { DROP, RESHAPE, RETYPE } edit_kind;
+
+static void check_bad_file(edit_kind kind, const char *tensor, const char *want) {
+    SHARED_OR_SKIP(path, "models/stories260K/stories260K.gguf");
+    owl_error err = {{0}};
+    owl_gguf *g = owl_gguf_open(path, &err);
+    REQUIRE(g);
+    owl_gguf_writer *w = owl_gguf_writer_new();
+    for (uint64_t i = 0; i < g->n_kv; i++) owl_gguf_set_value(w, g->kv[i].key, &g->kv[i].value);
+    static unsigned char zeros[1 << 16];
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const owl_gguf_tensor *t = &g->tensors[i];
+        if (strcmp(t->name, tensor) != 0) {
+            owl_gguf_add_tensor(w, t->name, (owl_type)t->type, t->n_dims, t->ne, t->data, &err);
+            continue;
+        }
+        if (kind == DROP) continue;
+        int64_t ne[4] = {t->ne[0], t->ne[1], t->ne[2], t->ne[3]};
+        owl_type type = (owl_type)t->type;
+        if (kind == RESHAPE) ne[1] += 1;
+        if (kind == RETYPE) {
+            type = OWL_TYPE_IQ4_NL;
+            ne[0] = 64; /* the row length stays valid for IQ4_NL blocks of 32 */
+        }
+        REQUIRE(owl_row_size(type, ne[0]) * (size_t)ne[1] <= sizeof zeros);
+        int64_t r = owl_gguf_add_tensor(w, t->name, type, t->n_dims, ne, zeros, &err);
+        if (r < 0) printf("  add_tensor: %s\n", err.msg);
+        REQUIRE(r >= 0);
+    }
+    char out[600];
+    snprintf(out, sizeof out, "%s/bad-%d.gguf", test_tmpdir(), (int)kind);
+    REQUIRE(owl_gguf_write(w, out, NULL, NULL, &err) == 0);
+    owl_gguf_writer_destroy(w);
+    owl_gguf_close(g);
+    owl_model *m = owl_model_load(out, &err);
+    CHECK(m == NULL);
+    CHECKF(strstr(err.msg, want) != NULL, "error '%s' does not say '%s'", err.msg, want);
+    owl_model_destroy(m);
+}
+
+static void test_missing_tensor(void) {
+    check_bad_file(DROP, "blk.2.ffn_up.weight", "tensor blk.2.ffn_up.weight is missing");
+}
+static void test_wrong_shape(void) {
+    check_bad_file(RESHAPE, "blk.0.attn_k.weight", "tensor blk.0.attn_k.weight has shape [64, 33, 1], expected [64, 32]");
+}
+static void test_unsupported_type(void) {
+    check_bad_file(RETYPE, "blk.1.attn_v.weight", "unsupported tensor type iq4_nl in blk.1.attn_v.weight");
+}
+
 int main(void) {
+    RUN(test_missing_tensor);
+    RUN(test_wrong_shape);
+    RUN(test_unsupported_type);
     RUN(test_stories_greedy_f32_kv);
     RUN(test_stories_greedy_f16_kv_2threads);
     RUN(test_decode_errors);
