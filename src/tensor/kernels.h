@@ -13,6 +13,7 @@
 #include "owl/tensor.h"
 
 #include <stdint.h>
+#include <string.h>
 
 /* ---- CPU features (the one piece of global state) ----------------------------------------- */
 
@@ -68,6 +69,19 @@ void owl_kernels_init_avx2(owl_kernel table[OWL_TYPE_COUNT]);
 void owl_kernels_init_avx2_quant(owl_kernel table[OWL_TYPE_COUNT]); /* kernels_quant_avx2.c */
 void owl_kernels_init_avx512(owl_kernel table[OWL_TYPE_COUNT]);
 void owl_kernels_init_avx512_quant(owl_kernel table[OWL_TYPE_COUNT]); /* kernels_quant_avx512.c */
+
+/* The eight 6-bit (scale, min) pairs of a Q4_K/Q5_K super-block, unpacked four at a time with
+ * 32-bit masks (the layout is in blocks.h): afterwards bytes 0..7 of u are the scales and bytes
+ * 8..15 the mins. */
+static inline void owl_k4_unpack(const uint8_t *scales, uint32_t u[4]) {
+    memcpy(u, scales, 12);
+    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);  /* mins 4..7 */
+    const uint32_t mins_lo = u[1] & m6;                     /* mins 0..3 */
+    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);         /* scales 4..7 */
+    u[2] = mins_lo;
+    u[0] &= m6;                                             /* scales 0..3 */
+}
 
 /* ---- small float helpers used by the forward pass (dispatching internally) ---------------- */
 

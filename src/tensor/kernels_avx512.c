@@ -82,8 +82,17 @@ static void from_float_bf16(const float *x, void *dst, int64_t n) {
 
 static void gemm_q8_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
                       size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride);
+static void gemm_q4_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride);
+static void gemm_q5_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride);
 static void gemm_prep_q8_0(int64_t n, const void *act, void *aux);
 static void act_q8_0(const float *x, void *dst, int64_t n);
+static void gemm_kq_nop_prep(int64_t n, const void *act, void *aux);
+static void gemm_q4_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride);
+static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride);
 static void v_attn_scores_f16(int64_t hd, int64_t n_pos, int g, const float *q, const uint16_t *k,
                               int64_t k_stride, float scale, float *scores, int64_t s_stride);
 static void v_attn_values_f16(int64_t hd, int64_t n_pos, int g, const float *w, int64_t w_stride,
@@ -100,6 +109,14 @@ void owl_kernels_init_avx512(owl_kernel t[OWL_TYPE_COUNT]) {
     t[OWL_TYPE_Q5_0].quantize_act = act_q8_0;
     t[OWL_TYPE_Q8_0].gemm = gemm_q8_0;
     t[OWL_TYPE_Q8_0].gemm_prep = gemm_prep_q8_0;
+    t[OWL_TYPE_Q4_0].gemm = gemm_q4_0;
+    t[OWL_TYPE_Q4_0].gemm_prep = gemm_prep_q8_0;
+    t[OWL_TYPE_Q5_0].gemm = gemm_q5_0;
+    t[OWL_TYPE_Q5_0].gemm_prep = gemm_prep_q8_0;
+    t[OWL_TYPE_Q4_K].gemm = gemm_q4_K;
+    t[OWL_TYPE_Q4_K].gemm_prep = gemm_kq_nop_prep;
+    t[OWL_TYPE_Q6_K].gemm = gemm_q6_K;
+    t[OWL_TYPE_Q6_K].gemm_prep = gemm_kq_nop_prep;
 }
 
 static float v_dot_f32(int64_t n, const float *a, const float *b) {
@@ -199,13 +216,45 @@ static inline void transpose8x8_epi32(__m256i r[8]) {
  * dpbusd chains, so the multiplier does not wait on its own latency). */
 #define GEMM_TILE_MAX_BLOCKS 512 /* rows of up to 16384 elements: 128 KiB of stack */
 
-static void gemm_q8_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
-                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+/* The 32 signed codes and the f16 scale of block b of a row, for the symmetric 32-element
+ * types (codes: q8_0 as stored, q4_0 nibble - 8, q5_0 five bits - 16). */
+static inline __m256i block_codes(owl_type type, const void *row, int64_t b, uint16_t *d) {
+    switch (type) {
+    case OWL_TYPE_Q4_0: {
+        const owl_block_q4_0 *x = (const owl_block_q4_0 *)row + b;
+        *d = x->d;
+        __m128i v = _mm_loadu_si128((const __m128i *)x->qs);
+        __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
+        return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+    }
+    case OWL_TYPE_Q5_0: {
+        const owl_block_q5_0 *x = (const owl_block_q5_0 *)row + b;
+        *d = x->d;
+        uint32_t h;
+        memcpy(&h, x->qh, 4);
+        __m128i v = _mm_loadu_si128((const __m128i *)x->qs);
+        __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
+        /* bit j of h -> 0x10 in byte j */
+        __m256i hb = _mm256_maskz_mov_epi8((__mmask32)h, _mm256_set1_epi8(0x10));
+        return _mm256_sub_epi8(_mm256_or_si256(q, hb), _mm256_set1_epi8(16));
+    }
+    default: {
+        const owl_block_q8_0 *x = (const owl_block_q8_0 *)row + b;
+        *d = x->d;
+        return _mm256_loadu_si256((const __m256i *)x->qs);
+    }
+    }
+}
+
+static void gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, size_t row_bytes,
+                       const void *act, size_t act_row, const void *aux, int64_t n_tok, float *y,
+                       int64_t y_stride) {
     const int64_t nb = n / 32;
     if (nb > GEMM_TILE_MAX_BLOCKS) {
+        const owl_kernel *k = owl_kernel_get(type, OWL_ISA_AVX512);
         for (int64_t r = 0; r < n_rows; r++)
             for (int64_t t = 0; t < n_tok; t++)
-                owl_kernel_get(OWL_TYPE_Q8_0, OWL_ISA_AVX512)->dot(n, &y[t * y_stride + r], (const char *)w + r * row_bytes, (const char *)act + t * act_row);
+                k->dot(n, &y[t * y_stride + r], (const char *)w + r * row_bytes, (const char *)act + t * act_row);
         return;
     }
     const q8_aux *ax = aux;
@@ -213,15 +262,12 @@ static void gemm_q8_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
     __m256i tile[GEMM_TILE_MAX_BLOCKS][8];
     __m256 dws[GEMM_TILE_MAX_BLOCKS];
     for (int64_t r0 = 0; r0 < n_rows; r0 += 8) {
-        const owl_block_q8_0 *rows[8];
-        for (int j = 0; j < 8; j++) rows[j] = (const owl_block_q8_0 *)((const char *)w + (size_t)(r0 + j) * row_bytes);
         for (int64_t b = 0; b < nb; b++) {
+            uint16_t d[8];
             for (int j = 0; j < 8; j++)
-                tile[b][j] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)rows[j][b].qs), flip);
+                tile[b][j] = _mm256_xor_si256(block_codes(type, (const char *)w + (size_t)(r0 + j) * row_bytes, b, &d[j]), flip);
             transpose8x8_epi32(tile[b]);
-            dws[b] = _mm256_cvtph_ps(_mm_setr_epi16(
-                (short)rows[0][b].d, (short)rows[1][b].d, (short)rows[2][b].d, (short)rows[3][b].d,
-                (short)rows[4][b].d, (short)rows[5][b].d, (short)rows[6][b].d, (short)rows[7][b].d));
+            dws[b] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d));
         }
         int64_t t = 0;
         for (; t + 2 <= n_tok; t += 2) {
@@ -266,6 +312,21 @@ static void gemm_q8_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
             _mm256_storeu_ps(y + t * y_stride + r0, f0);
         }
     }
+}
+
+static void gemm_q8_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    gemm_sym32(OWL_TYPE_Q8_0, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
+}
+
+static void gemm_q4_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    gemm_sym32(OWL_TYPE_Q4_0, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
+}
+
+static void gemm_q5_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    gemm_sym32(OWL_TYPE_Q5_0, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
 }
 
 /* ---- activation quantizer ----------------------------------------------------------------- */
@@ -339,4 +400,177 @@ static void v_attn_values_f16(int64_t hd, int64_t n_pos, int g, const float *w, 
     }
     for (int i = 0; i < g; i++)
         for (int c = 0; c < nv; c++) _mm512_storeu_ps(out + i * hd + 16 * c, acc[i * nv + c]);
+}
+
+/* ---- k-quant batched products ---------------------------------------------------------------
+ * The same tile scheme as gemm_sym32, over 256-element super-blocks: the codes of 8 rows are
+ * stored transposed (lane = row) per sub-block, so one dpbusd per 4 elements serves all 8 rows,
+ * and each sub-block's integer sum is scaled by the 8 rows' sub-block scales at once. The codes
+ * are unsigned (Q4_K 0..15, Q6_K 0..63), so the Q8_K activations multiply them directly. */
+
+#define KTILE_MAX_SB 64 /* rows of up to 16384 elements */
+
+static void gemm_kq_nop_prep(int64_t n, const void *act, void *aux) {
+    (void)n;
+    (void)act;
+    (void)aux;
+}
+
+/* Transposes 8 rows × 32 bytes (rows given as vectors) into out[g] = dword g of each row. */
+static inline void tile32(__m256i rows[8], __m256i out[8]) {
+    transpose8x8_epi32(rows);
+    for (int g = 0; g < 8; g++) out[g] = rows[g];
+}
+
+typedef struct q4k_tile {
+    __m256i codes[8][8];  /* [sub-block][dword] */
+    __m256i sc[8], mn[8]; /* per sub-block: the 8 rows' scale / min as int32 */
+    __m256 d, dmin;
+} q4k_tile;
+
+static void gemm_q4_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    (void)aux;
+    const int64_t nsb = n / 256;
+    if (nsb > KTILE_MAX_SB) {
+        const owl_kernel *k = owl_kernel_get(OWL_TYPE_Q4_K, OWL_ISA_AVX512);
+        for (int64_t r = 0; r < n_rows; r++)
+            for (int64_t t = 0; t < n_tok; t++)
+                k->dot(n, &y[t * y_stride + r], (const char *)w + r * row_bytes, (const char *)act + t * act_row);
+        return;
+    }
+    static _Thread_local q4k_tile tiles[KTILE_MAX_SB];
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 8) {
+        for (int64_t sb = 0; sb < nsb; sb++) {
+            q4k_tile *T = &tiles[sb];
+            uint8_t scs[8][8], mns[8][8];
+            uint16_t ds[8], dms[8];
+            __m256i lo[4][8], hi[4][8];
+            for (int j = 0; j < 8; j++) {
+                const owl_block_q4_K *x = (const owl_block_q4_K *)((const char *)w + (size_t)(r0 + j) * row_bytes) + sb;
+                uint32_t u[4];
+                owl_k4_unpack(x->scales, u);
+                memcpy(scs[j], u, 8);
+                memcpy(mns[j], u + 2, 8);
+                ds[j] = x->d;
+                dms[j] = x->dmin;
+                for (int c = 0; c < 4; c++) {
+                    __m256i v = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * c));
+                    lo[c][j] = _mm256_and_si256(v, low);
+                    hi[c][j] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+                }
+            }
+            for (int c = 0; c < 4; c++) {
+                tile32(lo[c], T->codes[2 * c]);
+                tile32(hi[c], T->codes[2 * c + 1]);
+            }
+            for (int sbj = 0; sbj < 8; sbj++) {
+                T->sc[sbj] = _mm256_setr_epi32(scs[0][sbj], scs[1][sbj], scs[2][sbj], scs[3][sbj], scs[4][sbj], scs[5][sbj], scs[6][sbj], scs[7][sbj]);
+                T->mn[sbj] = _mm256_setr_epi32(mns[0][sbj], mns[1][sbj], mns[2][sbj], mns[3][sbj], mns[4][sbj], mns[5][sbj], mns[6][sbj], mns[7][sbj]);
+            }
+            T->d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)ds));
+            T->dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dms));
+        }
+        for (int64_t t = 0; t < n_tok; t++) {
+            const owl_block_q8_K *xa = (const owl_block_q8_K *)((const char *)act + (size_t)t * act_row);
+            __m256 f = _mm256_setzero_ps();
+            for (int64_t sb = 0; sb < nsb; sb++) {
+                const q4k_tile *T = &tiles[sb];
+                const owl_block_q8_K *x = &xa[sb];
+                int32_t xw[64];
+                memcpy(xw, x->qs, 256);
+                __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
+                for (int j = 0; j < 8; j++) {
+                    __m256i p0 = _mm256_setzero_si256(), p1 = _mm256_setzero_si256();
+                    for (int g = 0; g < 8; g += 2) {
+                        p0 = _mm256_dpbusd_epi32(p0, T->codes[j][g], _mm256_set1_epi32(xw[8 * j + g]));
+                        p1 = _mm256_dpbusd_epi32(p1, T->codes[j][g + 1], _mm256_set1_epi32(xw[8 * j + g + 1]));
+                    }
+                    isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(_mm256_add_epi32(p0, p1), T->sc[j]));
+                    msum = _mm256_add_epi32(msum, _mm256_mullo_epi32(T->mn[j], _mm256_set1_epi32(x->bsums[2 * j] + x->bsums[2 * j + 1])));
+                }
+                const __m256 xd = _mm256_set1_ps(x->d);
+                f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(T->d, xd), f);
+                f = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(T->dmin, xd), f);
+            }
+            _mm256_storeu_ps(y + t * y_stride + r0, f);
+        }
+    }
+}
+
+typedef struct q6k_tile {
+    __m256i codes[16][4]; /* [sub-block of 16][dword] */
+    __m256i sc[16];
+    __m256 d;
+} q6k_tile;
+
+static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    (void)aux;
+    const int64_t nsb = n / 256;
+    if (nsb > KTILE_MAX_SB) {
+        const owl_kernel *k = owl_kernel_get(OWL_TYPE_Q6_K, OWL_ISA_AVX512);
+        for (int64_t r = 0; r < n_rows; r++)
+            for (int64_t t = 0; t < n_tok; t++)
+                k->dot(n, &y[t * y_stride + r], (const char *)w + r * row_bytes, (const char *)act + t * act_row);
+        return;
+    }
+    static _Thread_local q6k_tile tiles[KTILE_MAX_SB];
+    const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 8) {
+        for (int64_t sb = 0; sb < nsb; sb++) {
+            q6k_tile *T = &tiles[sb];
+            __m256i q[8][8]; /* [32-element group 0..7][row] */
+            int8_t scs[8][16];
+            uint16_t ds[8];
+            for (int j = 0; j < 8; j++) {
+                const owl_block_q6_K *x = (const owl_block_q6_K *)((const char *)w + (size_t)(r0 + j) * row_bytes) + sb;
+                memcpy(scs[j], x->scales, 16);
+                ds[j] = x->d;
+                for (int h = 0; h < 2; h++) {
+                    const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+                    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+                    const __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+                    q[4 * h + 0][j] = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_slli_epi16(_mm256_and_si256(qh, three), 4));
+                    q[4 * h + 1][j] = _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), three), 4));
+                    q[4 * h + 2][j] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), three), 4));
+                    q[4 * h + 3][j] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), three), 4));
+                }
+            }
+            for (int g32 = 0; g32 < 8; g32++) {
+                __m256i tt[8];
+                tile32(q[g32], tt);
+                for (int g = 0; g < 4; g++) {
+                    T->codes[2 * g32][g] = tt[g];
+                    T->codes[2 * g32 + 1][g] = tt[4 + g];
+                }
+            }
+            for (int s16 = 0; s16 < 16; s16++)
+                T->sc[s16] = _mm256_setr_epi32(scs[0][s16], scs[1][s16], scs[2][s16], scs[3][s16], scs[4][s16], scs[5][s16], scs[6][s16], scs[7][s16]);
+            T->d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)ds));
+        }
+        for (int64_t t = 0; t < n_tok; t++) {
+            const owl_block_q8_K *xa = (const owl_block_q8_K *)((const char *)act + (size_t)t * act_row);
+            __m256 f = _mm256_setzero_ps();
+            for (int64_t sb = 0; sb < nsb; sb++) {
+                const q6k_tile *T = &tiles[sb];
+                const owl_block_q8_K *x = &xa[sb];
+                int32_t xw[64];
+                memcpy(xw, x->qs, 256);
+                __m256i isum = _mm256_setzero_si256();
+                for (int s16 = 0; s16 < 16; s16++) {
+                    /* Codes are q + 32: start from -32·Σx of the sub-block. */
+                    __m256i p0 = _mm256_set1_epi32(-32 * x->bsums[s16]), p1 = _mm256_setzero_si256();
+                    p0 = _mm256_dpbusd_epi32(p0, T->codes[s16][0], _mm256_set1_epi32(xw[4 * s16]));
+                    p1 = _mm256_dpbusd_epi32(p1, T->codes[s16][1], _mm256_set1_epi32(xw[4 * s16 + 1]));
+                    p0 = _mm256_dpbusd_epi32(p0, T->codes[s16][2], _mm256_set1_epi32(xw[4 * s16 + 2]));
+                    p1 = _mm256_dpbusd_epi32(p1, T->codes[s16][3], _mm256_set1_epi32(xw[4 * s16 + 3]));
+                    isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(_mm256_add_epi32(p0, p1), T->sc[s16]));
+                }
+                f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(T->d, _mm256_set1_ps(x->d)), f);
+            }
+            _mm256_storeu_ps(y + t * y_stride + r0, f);
+        }
+    }
 }

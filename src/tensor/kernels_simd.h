@@ -157,19 +157,6 @@ static void simd_dot_q5_1(int64_t n, float *s, const void *w, const void *x) {
 
 /* ---- k-quants -------------------------------------------------------------------------------- */
 
-/* The eight 6-bit (scale, min) pairs of a Q4_K/Q5_K super-block, unpacked four at a time with
- * 32-bit masks (the layout is in blocks.h): afterwards bytes 0..7 of u are the scales and bytes
- * 8..15 the mins. */
-static inline void simd_k4_unpack(const uint8_t *scales, uint32_t u[4]) {
-    memcpy(u, scales, 12);
-    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
-    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);  /* mins 4..7 */
-    const uint32_t mins_lo = u[1] & m6;                     /* mins 0..3 */
-    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);         /* scales 4..7 */
-    u[2] = mins_lo;
-    u[0] &= m6;                                             /* scales 0..3 */
-}
-
 /* Σ_j mn_j·(bsums[2j] + bsums[2j+1]): each min widened to two int16 lanes, one madd. */
 static inline int simd_k4_mins(const uint32_t u[4], const int16_t *bsums) {
     __m128i mn8 = _mm_loadl_epi64((const __m128i *)&u[2]);
@@ -186,7 +173,7 @@ static void simd_dot_q4_K(int64_t n, float *s, const void *w, const void *x) {
     float sum = 0;
     for (int64_t i = 0; i < n / 256; i++) {
         uint32_t u[4];
-        simd_k4_unpack(a[i].scales, u);
+        owl_k4_unpack(a[i].scales, u);
         const uint8_t *sc = (const uint8_t *)u;
         __m256i acc = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
@@ -208,7 +195,7 @@ static void simd_dot_q5_K(int64_t n, float *s, const void *w, const void *x) {
     float sum = 0;
     for (int64_t i = 0; i < n / 256; i++) {
         uint32_t u[4];
-        simd_k4_unpack(a[i].scales, u);
+        owl_k4_unpack(a[i].scales, u);
         const uint8_t *sc = (const uint8_t *)u;
         const __m256i qh = _mm256_loadu_si256((const __m256i *)a[i].qh);
         __m256i acc = _mm256_setzero_si256();

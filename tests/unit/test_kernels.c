@@ -265,7 +265,7 @@ static void test_gemm(void) {
         const owl_kernel *k = owl_kernel_get(types[ti], owl_isa_best());
         if (!k->gemm) continue;
         tested++;
-        const int64_t n = 320, rows = 24, n_tok = 7;
+        const int64_t n = 768, rows = 24, n_tok = 7;
         unsigned long long seed = 500 + ti;
         size_t rb = owl_row_size(types[ti], n), ab = owl_row_size(k->act_type, n);
         size_t xb = owl_kernel_aux_size(k, n);
@@ -281,14 +281,22 @@ static void test_gemm(void) {
             k->gemm_prep(n, act + t * ab, aux + t * xb);
         }
         k->gemm(n, rows, w, rb, act, ab, aux, n_tok, y, rows);
+        float *wf = malloc(n * 4), *af = malloc(n * 4);
         for (int64_t t = 0; t < n_tok; t++)
             for (int64_t r = 0; r < rows; r++) {
                 float ref;
                 k->dot(n, &ref, w + r * rb, act + t * ab);
                 float got = y[t * rows + r];
-                CHECKF(fabsf(got - ref) <= 1e-5f * fabsf(ref) + 1e-3f, "%s gemm t=%lld r=%lld: %g vs %g",
+                /* Same integer sums, float scales applied in another order: 1e-5 of Σ|w·x|. */
+                owl_dequantize_row(types[ti], w + r * rb, wf, n);
+                owl_dequantize_row(k->act_type, act + t * ab, af, n);
+                double scale = 0;
+                for (int64_t i = 0; i < n; i++) scale += fabs((double)wf[i] * af[i]);
+                CHECKF(fabs(got - ref) <= 1e-5 * scale + 1e-6, "%s gemm t=%lld r=%lld: %g vs %g",
                        owl_type_name(types[ti]), (long long)t, (long long)r, got, ref);
             }
+        free(wf);
+        free(af);
         free(w);
         free(act);
         free(aux);
