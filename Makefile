@@ -88,8 +88,12 @@ build-fuzz/%: fuzz/%.c build-fuzz/lib/libowl.a
 	clang $(CFLAGS) -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer -o $@ $< \
 	  build-fuzz/lib/libowl.a $(LDLIBS)
 
-bench: all
-	bash bench/run.sh
+bench: all $(BUILD)/bench/peak
+	OWL_BUILD=$(BUILD) bash bench/run.sh
+
+$(BUILD)/bench/peak: bench/peak.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c17 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -o $@ $<
 
 clean:
 	rm -rf build build-san build-fuzz

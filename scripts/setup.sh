@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(
   build-essential clang llvm libclang-rt-dev   # gcc and clang; clang's runtime for libFuzzer, ASan, UBSan
-  make pkg-config ca-certificates
+  make pkg-config ca-certificates time   # time: peak memory in the benchmark
   libjansson-dev        # the one JSON layer
   libpcre2-dev          # pre-tokenizer regexes (JIT)
   libutf8proc-dev       # Unicode categories and normalisation
