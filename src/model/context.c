@@ -27,7 +27,8 @@ static size_t act_bytes(const owl_model *m, int64_t n_tok) {
             if (b > best) best = b;
         }
     }
-    return best * (size_t)n_tok + 64;
+    /* Up to three conversions of one X at once (owl_matmul_multi over Q, K, V). */
+    return 3 * best * (size_t)n_tok + 64;
 }
 
 owl_context *owl_context_new(const owl_model *m, const owl_context_params *p, owl_error *err) {

@@ -195,9 +195,11 @@ void owl_forward(owl_context *c, const int32_t *tokens, int n, bool all_logits) 
         const owl_layer *L = &m->layers[il];
 
         for (int t = 0; t < n; t++) rmsnorm(c->xb + t * d, c->x + t * d, L->attn_norm, d, hp->rms_eps);
-        owl_matmul(pool, &L->wq, c->xb, n, c->q, c->act);
-        owl_matmul(pool, &L->wk, c->xb, n, c->k, c->act);
-        owl_matmul(pool, &L->wv, c->xb, n, c->v, c->act);
+        {
+            const owl_matrix *ws[3] = {&L->wq, &L->wk, &L->wv};
+            float *ys[3] = {c->q, c->k, c->v};
+            owl_matmul_multi(pool, ws, ys, 3, c->xb, n, c->act);
+        }
         add_bias(c->q, L->bq, n, q_dim);
         add_bias(c->k, L->bk, n, kv_dim);
         add_bias(c->v, L->bv, n, v_dim);
@@ -221,8 +223,11 @@ void owl_forward(owl_context *c, const int32_t *tokens, int n, bool all_logits) 
         for (int64_t i = 0; i < n * d; i++) c->x[i] += c->xb[i];
 
         for (int t = 0; t < n; t++) rmsnorm(c->xb + t * d, c->x + t * d, L->ffn_norm, d, hp->rms_eps);
-        owl_matmul(pool, &L->w_gate, c->xb, n, c->hb, c->act);
-        owl_matmul(pool, &L->w_up, c->xb, n, c->hb2, c->act);
+        {
+            const owl_matrix *ws[2] = {&L->w_gate, &L->w_up};
+            float *ys[2] = {c->hb, c->hb2};
+            owl_matmul_multi(pool, ws, ys, 2, c->xb, n, c->act);
+        }
         for (int64_t i = 0; i < n * hp->n_ff; i++) {
             const float g = c->hb[i];
             c->hb[i] = g / (1.0f + expf(-g)) * c->hb2[i];

@@ -126,4 +126,10 @@ typedef struct owl_matrix {
 void owl_matmul(owl_pool *pool, const owl_matrix *w, const float *x, int64_t n_tok, float *y,
                 void *act);
 
+/* Several matrices over the same X in one pool run (Q/K/V, gate/up): one barrier instead of n.
+ * X is converted once per distinct activation format; `act` must hold that many conversions. */
+#define OWL_MATMUL_MAX_MULTI 4
+void owl_matmul_multi(owl_pool *pool, const owl_matrix *const *ws, float *const *ys, int n,
+                      const float *x, int64_t n_tok, void *act);
+
 #endif

@@ -89,12 +89,17 @@ static inline __m256i simd_nibbles(const uint8_t *qs) {
 
 /* The fifth bits of Q5 blocks as 0x10 per byte: bit j of the 32-bit mask → byte j. */
 static inline __m256i simd_bits_to_bytes(uint32_t bits) {
+#if SIMD_VNNI
+    /* AVX-512 BW/VL: the 32 bits are a byte mask. */
+    return _mm256_maskz_mov_epi8((__mmask32)bits, _mm256_set1_epi8(0x10));
+#else
     const __m256i shuf = _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL,
                                            0x0101010101010101LL, 0x0000000000000000LL);
     __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), shuf);
     const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
     v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
     return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+#endif
 }
 
 static void simd_dot_q4_0(int64_t n, float *s, const void *w, const void *x) {

@@ -69,29 +69,76 @@ static void chunk_part(void *vctx, int ith, int nth) {
     if (lo < hi) dot_rows(j, lo, hi);
 }
 
-void owl_matmul(owl_pool *pool, const owl_matrix *w, const float *x, int64_t n_tok, float *y,
-                void *act) {
-    matmul_job j = {.w = w, .x = x, .n_tok = n_tok, .y = y, .act = act};
-    j.use_gemm = w->k->gemm && n_tok >= GEMM_MIN_TOKENS;
+/* Prepares a job: the activations converted (or borrowed, for float kernels) and the chunking. */
+static void prepare(owl_pool *pool, matmul_job *j, const owl_matrix *w, const float *x,
+                    int64_t n_tok, float *y, char *act, const matmul_job *share) {
+    *j = (matmul_job){.w = w, .x = x, .n_tok = n_tok, .y = y, .act = act};
+    j->use_gemm = w->k->gemm && n_tok >= GEMM_MIN_TOKENS;
     if (w->k->act_type == OWL_TYPE_F32) {
         /* Float kernels read X as it is. */
-        j.act = (const char *)x;
-        j.act_row = (size_t)w->n_in * sizeof(float);
+        j->act = (const char *)x;
+        j->act_row = (size_t)w->n_in * sizeof(float);
+    } else if (share) {
+        /* Another matrix of the same call already converted X the same way. */
+        j->act = share->act;
+        j->act_row = share->act_row;
+        j->aux = share->aux;
+        j->aux_row = share->aux_row;
     } else {
-        j.act_row = owl_kernel_act_size(w->k, w->n_in);
-        j.aux = (char *)act + j.act_row * (size_t)n_tok;
-        j.aux_row = owl_kernel_aux_size(w->k, w->n_in);
+        j->act_row = owl_kernel_act_size(w->k, w->n_in);
+        j->aux = act + j->act_row * (size_t)n_tok;
+        j->aux_row = owl_kernel_aux_size(w->k, w->n_in);
         if (n_tok == 1) {
-            quantize_part(&j, 0, 1); /* not worth a round trip through the pool */
+            quantize_part(j, 0, 1); /* not worth a round trip through the pool */
         } else {
-            owl_pool_run(pool, quantize_part, &j);
+            owl_pool_run(pool, quantize_part, j);
         }
     }
     /* Chunks: a few per thread, whole 8-row tiles (16 rows for cache-line-sized outputs). */
     const int nth = owl_pool_threads(pool);
     const int64_t want = nth == 1 ? 1 : (int64_t)nth * CHUNKS_PER_THREAD;
     int64_t per = (w->n_out + want - 1) / want;
-    per = (per + 15) / 16 * 16;
-    j.rows_per_chunk = per;
-    owl_pool_run_n(pool, chunk_part, &j, (int)((w->n_out + per - 1) / per));
+    j->rows_per_chunk = (per + 15) / 16 * 16;
+}
+
+static int n_chunks(const matmul_job *j) {
+    return (int)((j->w->n_out + j->rows_per_chunk - 1) / j->rows_per_chunk);
+}
+
+void owl_matmul(owl_pool *pool, const owl_matrix *w, const float *x, int64_t n_tok, float *y,
+                void *act) {
+    matmul_job j;
+    prepare(pool, &j, w, x, n_tok, y, act, NULL);
+    owl_pool_run_n(pool, chunk_part, &j, n_chunks(&j));
+}
+
+typedef struct multi_job {
+    matmul_job jobs[OWL_MATMUL_MAX_MULTI];
+    int first[OWL_MATMUL_MAX_MULTI + 1]; /* chunk index where each matrix starts */
+    int n;
+} multi_job;
+
+static void multi_part(void *vctx, int ith, int nth) {
+    multi_job *m = vctx;
+    int i = 0;
+    while (i + 1 < m->n && ith >= m->first[i + 1]) i++;
+    chunk_part(&m->jobs[i], ith - m->first[i], nth);
+}
+
+void owl_matmul_multi(owl_pool *pool, const owl_matrix *const *ws, float *const *ys, int n,
+                      const float *x, int64_t n_tok, void *act) {
+    multi_job m = {.n = n};
+    char *scratch = act;
+    for (int i = 0; i < n; i++) {
+        const matmul_job *share = NULL;
+        for (int k = 0; k < i; k++)
+            if (ws[k]->k->act_type == ws[i]->k->act_type && ws[k]->k->gemm_prep == ws[i]->k->gemm_prep &&
+                ws[k]->k->quantize_act == ws[i]->k->quantize_act)
+                share = &m.jobs[k];
+        prepare(pool, &m.jobs[i], ws[i], x, n_tok, ys[i], scratch, share);
+        if (!share && ws[i]->k->act_type != OWL_TYPE_F32)
+            scratch += (owl_kernel_act_size(ws[i]->k, ws[i]->n_in) + owl_kernel_aux_size(ws[i]->k, ws[i]->n_in)) * (size_t)n_tok;
+        m.first[i + 1] = m.first[i] + n_chunks(&m.jobs[i]);
+    }
+    owl_pool_run_n(pool, multi_part, &m, m.first[n]);
 }
