@@ -89,6 +89,8 @@ static void gemm_q5_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
 static void gemm_prep_q8_0(int64_t n, const void *act, void *aux);
 static void act_q8_0(const float *x, void *dst, int64_t n);
 static void gemm_kq_nop_prep(int64_t n, const void *act, void *aux);
+static void gemm_f16(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                     size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride);
 static void gemm_q4_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
                       size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride);
 static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
@@ -113,6 +115,8 @@ void owl_kernels_init_avx512(owl_kernel t[OWL_TYPE_COUNT]) {
     t[OWL_TYPE_Q4_0].gemm_prep = gemm_prep_q8_0;
     t[OWL_TYPE_Q5_0].gemm = gemm_q5_0;
     t[OWL_TYPE_Q5_0].gemm_prep = gemm_prep_q8_0;
+    t[OWL_TYPE_F16].gemm = gemm_f16;
+    t[OWL_TYPE_F16].gemm_prep = gemm_kq_nop_prep;
     t[OWL_TYPE_Q4_K].gemm = gemm_q4_K;
     t[OWL_TYPE_Q4_K].gemm_prep = gemm_kq_nop_prep;
     t[OWL_TYPE_Q6_K].gemm = gemm_q6_K;
@@ -571,6 +575,59 @@ static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
                 f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(T->d, _mm256_set1_ps(x->d)), f);
             }
             _mm256_storeu_ps(y + t * y_stride + r0, f);
+        }
+    }
+}
+
+/* ---- F16 batched product -----------------------------------------------------------------------
+ * Register blocking, 4 weight rows × 4 tokens: per 16 elements, 4 row loads (converted from f16
+ * once) and 4 token loads feed 16 independent FMA chains, so each weight element is converted
+ * once per 4 tokens and the FMA units, not the loads, set the pace. */
+static void gemm_f16(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                     size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    (void)aux;
+    const int64_t n16 = n / 16 * 16;
+    const __mmask16 tail = (__mmask16)((1u << (n - n16)) - 1);
+    /* Blocks of 32 tokens (their activations stay in L2) against all rows of the chunk. */
+    for (int64_t tb = 0; tb < n_tok; tb += 32)
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 4) {
+        const uint16_t *wr[4];
+        for (int i = 0; i < 4; i++) wr[i] = (const uint16_t *)((const char *)w + (size_t)(r0 + i) * row_bytes);
+        const int64_t te = tb + 32 < n_tok ? tb + 32 : n_tok;
+        for (int64_t t0 = tb; t0 < te; t0 += 4) {
+            const int nt = te - t0 < 4 ? (int)(te - t0) : 4;
+            const float *xr[4];
+            for (int j = 0; j < 4; j++) xr[j] = (const float *)((const char *)act + (size_t)(t0 + (j < nt ? j : 0)) * act_row);
+            /* Sixteen named accumulators: arrays would be spilled to the stack at -O2. */
+            __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00,
+                   a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00,
+                   a31 = a00, a32 = a00, a33 = a00;
+#define F16_STEP(W0, W1, W2, W3, X0, X1, X2, X3)                                                  \
+    do {                                                                                          \
+        const __m512 w0_ = (W0), w1_ = (W1), w2_ = (W2), w3_ = (W3);                              \
+        const __m512 x0_ = (X0), x1_ = (X1), x2_ = (X2), x3_ = (X3);                              \
+        a00 = _mm512_fmadd_ps(w0_, x0_, a00); a01 = _mm512_fmadd_ps(w0_, x1_, a01);              \
+        a02 = _mm512_fmadd_ps(w0_, x2_, a02); a03 = _mm512_fmadd_ps(w0_, x3_, a03);              \
+        a10 = _mm512_fmadd_ps(w1_, x0_, a10); a11 = _mm512_fmadd_ps(w1_, x1_, a11);              \
+        a12 = _mm512_fmadd_ps(w1_, x2_, a12); a13 = _mm512_fmadd_ps(w1_, x3_, a13);              \
+        a20 = _mm512_fmadd_ps(w2_, x0_, a20); a21 = _mm512_fmadd_ps(w2_, x1_, a21);              \
+        a22 = _mm512_fmadd_ps(w2_, x2_, a22); a23 = _mm512_fmadd_ps(w2_, x3_, a23);              \
+        a30 = _mm512_fmadd_ps(w3_, x0_, a30); a31 = _mm512_fmadd_ps(w3_, x1_, a31);              \
+        a32 = _mm512_fmadd_ps(w3_, x2_, a32); a33 = _mm512_fmadd_ps(w3_, x3_, a33);              \
+    } while (0)
+            for (int64_t k = 0; k < n16; k += 16)
+                F16_STEP(load_f16(wr[0] + k), load_f16(wr[1] + k), load_f16(wr[2] + k), load_f16(wr[3] + k),
+                         _mm512_loadu_ps(xr[0] + k), _mm512_loadu_ps(xr[1] + k), _mm512_loadu_ps(xr[2] + k),
+                         _mm512_loadu_ps(xr[3] + k));
+            if (tail)
+                F16_STEP(load_f16_mask(wr[0] + n16, tail), load_f16_mask(wr[1] + n16, tail),
+                         load_f16_mask(wr[2] + n16, tail), load_f16_mask(wr[3] + n16, tail),
+                         _mm512_maskz_loadu_ps(tail, xr[0] + n16), _mm512_maskz_loadu_ps(tail, xr[1] + n16),
+                         _mm512_maskz_loadu_ps(tail, xr[2] + n16), _mm512_maskz_loadu_ps(tail, xr[3] + n16));
+#undef F16_STEP
+            const __m512 acc[4][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}, {a20, a21, a22, a23}, {a30, a31, a32, a33}};
+            for (int j = 0; j < nt; j++)
+                for (int i = 0; i < 4; i++) y[(t0 + j) * y_stride + r0 + i] = _mm512_reduce_add_ps(acc[i][j]);
         }
     }
 }
