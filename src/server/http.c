@@ -60,6 +60,7 @@ struct req_ctx {
     char *body;
     size_t len, cap;
     bool too_big, responded;
+    size_t dropped; /* body bytes thrown away after the limit */
     int status;
     int64_t t_start;
     owl_job *job;
@@ -235,19 +236,21 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     req_ctx *c = cls;
     int64_t cancelled_at = 0;
     for (;;) {
+        if (atomic_load(&c->s->stopping) || owl_job_cancelled(c->job)) {
+            /* End the stream cleanly: the backend finishes the cancelled choices, which writes
+             * the closing chunks; give up only if it does not. */
+            owl_job_cancel(c->job);
+            if (!cancelled_at) cancelled_at = owl_now_ns();
+            if (owl_now_ns() - cancelled_at > CANCEL_GRACE_NS) {
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
+        }
         long n = owl_job_read(c->job, buf, max, 100);
         if (n > 0) return n;
         if (n < 0) return MHD_CONTENT_READER_END_OF_STREAM;
         if (client_gone(c)) {
             owl_job_cancel(c->job);
             return MHD_CONTENT_READER_END_WITH_ERROR;
-        }
-        if (atomic_load(&c->s->stopping) || owl_job_cancelled(c->job)) {
-            /* End the stream cleanly: the backend finishes the cancelled choices, which writes
-             * the closing chunks; give up only if it does not. */
-            owl_job_cancel(c->job);
-            if (!cancelled_at) cancelled_at = owl_now_ns();
-            if (owl_now_ns() - cancelled_at > CANCEL_GRACE_NS) return MHD_CONTENT_READER_END_WITH_ERROR;
         }
     }
 }
@@ -480,17 +483,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return first_call(c, method);
     }
     if (c->responded) {
-        *upload_data_size = 0; /* an early answer (413, 401...) was queued; drop the rest */
+        *upload_data_size = 0; /* an early answer (401...) was queued; drop the rest */
         return MHD_YES;
     }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (c->len + n > s->cfg.max_body) {
+        if (c->too_big || c->len + n > s->cfg.max_body) {
+            /* A body without a declared length outgrew the limit. MHD answers only once the
+             * upload is over, so the rest is read and dropped (memory stays bounded); a client
+             * that keeps sending far past the limit is cut off. */
             free(c->body);
             c->body = NULL;
             c->len = c->cap = 0;
-            return too_large(c);
+            c->too_big = true;
+            c->dropped += n;
+            return c->dropped > 4 * s->cfg.max_body + (1u << 20) ? MHD_NO : MHD_YES;
         }
         if (c->len + n > c->cap) {
             size_t cap = c->cap ? c->cap : 4096;
@@ -505,6 +513,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         c->len += n;
         return MHD_YES;
     }
+    if (c->too_big) return too_large(c);
     return c->route->fn(c);
 }
 
