@@ -7,6 +7,7 @@
 extern const cli_command cmd_show;
 extern const cli_command cmd_quantize;
 extern const cli_command cmd_forge;
+extern const cli_command cmd_serve;
 
 
 #endif

@@ -8,6 +8,7 @@ static const cli_command *const commands[] = {
     &cmd_show,
     &cmd_quantize,
     &cmd_forge,
+    &cmd_serve,
     NULL, /* placeholder: commands are added above */
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -344,15 +344,15 @@ static bool path_matches(const char *pattern, const char *path) {
     return strcmp(pattern, path) == 0;
 }
 
-/* The route for method+path; *path_known tells whether some other method would have matched. */
-static const route *find_route(const char *method, const char *path, bool *path_known,
+/* The route for method+path; *path_route is a route of that path for any method (or NULL). */
+static const route *find_route(const char *method, const char *path, const route **path_route,
                                char *allow, size_t allow_n) {
-    *path_known = false;
+    *path_route = NULL;
     allow[0] = '\0';
     const route *hit = NULL;
     for (size_t i = 0; i < N_ROUTES; i++) {
         if (!path_matches(routes[i].path, path)) continue;
-        *path_known = true;
+        if (!*path_route) *path_route = &routes[i];
         size_t at = strlen(allow);
         snprintf(allow + at, allow_n - at, "%s%s", at ? ", " : "", routes[i].method);
         if (strcmp(routes[i].method, method) == 0 ||
@@ -409,9 +409,11 @@ static void copy_path(char *dst, size_t n, const char *src) {
 }
 
 static enum MHD_Result first_call(req_ctx *c, const char *method) {
-    bool known;
+    const route *any;
     char allow[64];
-    c->route = find_route(method, c->path, &known, allow, sizeof allow);
+    c->route = find_route(method, c->path, &any, allow, sizeof allow);
+    bool known = any != NULL;
+    if (any) c->endpoint = any->endpoint;
     if (c->s->cfg.cors && strcmp(method, "OPTIONS") == 0 && known) return preflight(c);
     if (!c->route) {
         owl_api_error e;
