@@ -158,6 +158,11 @@ static void emit_raw(owl_job *j, const char *s, size_t n) {
 }
 
 /* Frames and queues one JSON text (freed here). */
+/* Ollama stamps every line with its own time; OpenAI keeps one `created` for the response. */
+static void restamp(owl_job *j) {
+    if (!is_openai(j)) owl_rfc3339_ns(j->created_at, sizeof j->created_at, owl_wall_ns());
+}
+
 static void emit_json(owl_job *j, char *json) {
     if (!json) return;
     size_t n;
@@ -194,6 +199,7 @@ static void fill_durations(owl_job *j) {
 
 static void finalize(owl_job *j) {
     fill_durations(j);
+    restamp(j);
     if (j->req.stream) {
         switch (j->req.kind) {
         case OWL_API_OPENAI_CHAT:
@@ -267,6 +273,7 @@ void owl_job_text(owl_job *j, int c, const char *text, size_t len, int n_tokens)
     j->usage.completion_tokens += n_tokens;
     start_choice(j, c);
     if (j->req.stream) {
+        restamp(j);
         char *piece = strndup(text, len);
         if (piece) {
             switch (j->req.kind) {
