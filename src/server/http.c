@@ -33,6 +33,7 @@ struct owl_server {
     struct MHD_Daemon *daemon;
     owl_metrics metrics;
     atomic_bool stopping;
+    atomic_int active_jobs; /* requests with a job, until their request-completed callback */
     int port;
     pthread_mutex_t stop_mu;
     bool stopped;
@@ -278,6 +279,7 @@ static enum MHD_Result h_generate(req_ctx *c) {
         owl_gen_request_free(&req);
         return fail(c, 500, "server_error", NULL, "%s", "out of memory");
     }
+    atomic_fetch_add(&c->s->active_jobs, 1);
     if (c->s->backend->submit(c->s->backend->impl, c->job, &e) < 0) return respond_error(c, &e);
 
     if (stream) {
@@ -533,6 +535,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         owl_job_totals(c->job, &u, &ttft, &gen);
         owl_metrics_generation(&s->metrics, &u, ttft, gen);
         owl_job_release(c->job);
+        atomic_fetch_sub(&s->active_jobs, 1);
     }
     /* A response cut short is logged with status 499 (client closed), as proxies do. */
     int status = c->status ? c->status : 499;
@@ -594,6 +597,7 @@ owl_server *owl_server_new(const owl_server_config *cfg, owl_backend *backend, o
     owl_metrics_init(&s->metrics);
     pthread_mutex_init(&s->stop_mu, NULL);
     atomic_init(&s->stopping, false);
+    atomic_init(&s->active_jobs, 0);
     if (!s->host) {
         owl_errorf(err, "out of memory");
         owl_server_destroy(s);
@@ -648,11 +652,11 @@ void owl_server_stop(owl_server *s) {
          * their responses. MHD_stop_daemon then closes what is left and joins the threads. */
         MHD_socket fd = MHD_quiesce_daemon(s->daemon);
         if (fd != MHD_INVALID_SOCKET) close(fd);
-        for (int i = 0; i < 100 && MHD_get_daemon_info(s->daemon,
-                                                       MHD_DAEMON_INFO_CURRENT_CONNECTIONS)
-                                           ->num_connections > 0;
-             i++) {
-            struct timespec ts = {0, 20 * 1000000L};
+        /* Wait for the requests with a job to end their responses (idle keep-alive
+         * connections are not waited for: MHD_stop_daemon closes them). */
+        int64_t deadline = owl_now_ns() + CANCEL_GRACE_NS + 1000000000LL;
+        while (atomic_load(&s->active_jobs) > 0 && owl_now_ns() < deadline) {
+            struct timespec ts = {0, 10 * 1000000L};
             nanosleep(&ts, NULL);
         }
         MHD_stop_daemon(s->daemon);
