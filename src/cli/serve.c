@@ -1,11 +1,9 @@
-/* owl serve: the OpenAI- and Ollama-compatible HTTP server.
- *
- * Until the engine backend is plugged in (src/server/backend.h), the server runs without a
- * model: health, metrics, version and every error path work, and the generation endpoints
- * answer 503. MODEL, when given, is opened and checked as a GGUF file. */
+/* owl serve: the OpenAI- and Ollama-compatible HTTP server over the engine backend
+ * (src/server/engine.c). Without MODEL it serves only health, metrics, version and the error
+ * paths; the generation endpoints then answer 503. */
 #include "cli/commands.h"
-#include "owl/gguf.h"
 #include "owl/server.h"
+#include "server/engine.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -28,6 +26,10 @@ static const char usage[] =
     "  --max-body BYTES    largest request body (default 8388608)\n"
     "  --timeout S         seconds a client may stay silent while sending (default 30)\n"
     "  --log-json          one JSON object per request on stderr instead of a text line\n"
+    "  --parallel N        requests generated at once, one slot each (default 1)\n"
+    "  -c, --ctx N         context per slot in tokens (default: the model's, at most 4096)\n"
+    "  -t, --threads N     threads (default: online CPUs)\n"
+    "  --max-queue N       waiting requests before 503 (default 64)\n"
     "\n"
     "Each request is logged on stderr (method, path, status, tokens, ms); prompts never are.\n"
     "SIGINT or SIGTERM stops accepting, ends running streams and exits 0.\n";
@@ -61,6 +63,7 @@ static int run(int argc, char **argv) {
     const char *model = NULL, *arg, *v, *key_file = NULL;
     long long n;
     bool flag;
+    owl_engine_params ep = {.n_slots = 1, .max_queue = 64};
     while ((arg = cli_args_next(&a, &flag))) {
         if (!flag) {
             if (model) return cli_error("serve: unexpected argument '%s'", arg);
@@ -90,6 +93,21 @@ static int run(int argc, char **argv) {
                 !cli_parse_int("--timeout", v, 1, 3600, &n))
                 return 1;
             cfg.timeout_s = (unsigned)n;
+        } else if (cli_flag_is(arg, "--parallel")) {
+            if (!(v = cli_args_value(&a, "--parallel")) || !cli_parse_int("--parallel", v, 1, 256, &n))
+                return 1;
+            ep.n_slots = (int)n;
+        } else if (cli_flag_is(arg, "-c") || cli_flag_is(arg, "--ctx")) {
+            if (!(v = cli_args_value(&a, arg)) || !cli_parse_int("--ctx", v, 8, 1 << 20, &n)) return 1;
+            ep.n_ctx = (int)n;
+        } else if (cli_flag_is(arg, "-t") || cli_flag_is(arg, "--threads")) {
+            if (!(v = cli_args_value(&a, arg)) || !cli_parse_int("--threads", v, 1, 1024, &n)) return 1;
+            ep.n_threads = (int)n;
+        } else if (cli_flag_is(arg, "--max-queue")) {
+            if (!(v = cli_args_value(&a, "--max-queue")) ||
+                !cli_parse_int("--max-queue", v, 1, 1 << 16, &n))
+                return 1;
+            ep.max_queue = (int)n;
         } else if (cli_flag_is(arg, "--log-json")) {
             cfg.log_json = true;
         } else {
@@ -106,13 +124,10 @@ static int run(int argc, char **argv) {
         cfg.api_key = key;
     }
     owl_error err = {{0}};
-    if (model) {
-        owl_gguf *g = owl_gguf_open(model, &err);
-        if (!g) {
-            free(key);
-            return cli_error("%s", err.msg);
-        }
-        owl_gguf_close(g);
+    owl_backend *be = NULL;
+    if (model && !(be = owl_engine_backend_new(model, &ep, &err))) {
+        free(key);
+        return cli_error("%s", err.msg);
     }
     cfg.log = log_stderr;
 
@@ -125,17 +140,19 @@ static int run(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    owl_server *s = owl_server_new(&cfg, NULL, &err);
+    owl_server *s = owl_server_new(&cfg, be, &err);
     if (!s) {
+        owl_engine_backend_destroy(be);
         free(key);
         return cli_error("serve: %s", err.msg);
     }
-    fprintf(stderr, "owl: listening on http://%s:%d%s\n", cfg.host, owl_server_port(s),
-            model ? " (generation waits for the engine: 503 until then)" : " (no model)");
+    fprintf(stderr, "owl: listening on http://%s:%d%s%s\n", cfg.host, owl_server_port(s),
+            be ? " serving " : " (no model)", be ? be->model_name : "");
     int sig = 0;
     sigwait(&set, &sig);
     fprintf(stderr, "owl: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     owl_server_destroy(s);
+    owl_engine_backend_destroy(be);
     free(key);
     return 0;
 }
