@@ -330,6 +330,10 @@ static void step(engine *e, slot *s) {
         cache_append(s, s->w.prompt + common, s->w.n_prompt - common);
         s->prefilled = true;
         owl_job_prompt_done(j, s->w.choice, s->w.n_prompt, common);
+        if (s->max_gen == 0) { /* Ollama's num_predict 0: only the prompt */
+            end_choice(e, s, OWL_FINISH_LENGTH);
+            return;
+        }
     } else if (s->next >= 0) {
         if (owl_decode(s->ctx, &s->next, 1, false, &err) < 0) {
             owl_job_fail(j, err.msg);
