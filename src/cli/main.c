@@ -12,6 +12,7 @@ static const cli_command *const commands[] = {
     &cmd_detokenize,
     &cmd_render,
     &cmd_bench,
+    &cmd_serve,
     NULL, /* placeholder: commands are added above */
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -33,6 +33,7 @@ struct owl_server {
     struct MHD_Daemon *daemon;
     owl_metrics metrics;
     atomic_bool stopping;
+    atomic_int active_jobs; /* requests with a job, until their request-completed callback */
     int port;
     pthread_mutex_t stop_mu;
     bool stopped;
@@ -278,6 +279,7 @@ static enum MHD_Result h_generate(req_ctx *c) {
         owl_gen_request_free(&req);
         return fail(c, 500, "server_error", NULL, "%s", "out of memory");
     }
+    atomic_fetch_add(&c->s->active_jobs, 1);
     if (c->s->backend->submit(c->s->backend->impl, c->job, &e) < 0) return respond_error(c, &e);
 
     if (stream) {
@@ -344,15 +346,15 @@ static bool path_matches(const char *pattern, const char *path) {
     return strcmp(pattern, path) == 0;
 }
 
-/* The route for method+path; *path_known tells whether some other method would have matched. */
-static const route *find_route(const char *method, const char *path, bool *path_known,
+/* The route for method+path; *path_route is a route of that path for any method (or NULL). */
+static const route *find_route(const char *method, const char *path, const route **path_route,
                                char *allow, size_t allow_n) {
-    *path_known = false;
+    *path_route = NULL;
     allow[0] = '\0';
     const route *hit = NULL;
     for (size_t i = 0; i < N_ROUTES; i++) {
         if (!path_matches(routes[i].path, path)) continue;
-        *path_known = true;
+        if (!*path_route) *path_route = &routes[i];
         size_t at = strlen(allow);
         snprintf(allow + at, allow_n - at, "%s%s", at ? ", " : "", routes[i].method);
         if (strcmp(routes[i].method, method) == 0 ||
@@ -409,9 +411,11 @@ static void copy_path(char *dst, size_t n, const char *src) {
 }
 
 static enum MHD_Result first_call(req_ctx *c, const char *method) {
-    bool known;
+    const route *any;
     char allow[64];
-    c->route = find_route(method, c->path, &known, allow, sizeof allow);
+    c->route = find_route(method, c->path, &any, allow, sizeof allow);
+    bool known = any != NULL;
+    if (any) c->endpoint = any->endpoint;
     if (c->s->cfg.cors && strcmp(method, "OPTIONS") == 0 && known) return preflight(c);
     if (!c->route) {
         owl_api_error e;
@@ -531,6 +535,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         owl_job_totals(c->job, &u, &ttft, &gen);
         owl_metrics_generation(&s->metrics, &u, ttft, gen);
         owl_job_release(c->job);
+        atomic_fetch_sub(&s->active_jobs, 1);
     }
     /* A response cut short is logged with status 499 (client closed), as proxies do. */
     int status = c->status ? c->status : 499;
@@ -592,6 +597,7 @@ owl_server *owl_server_new(const owl_server_config *cfg, owl_backend *backend, o
     owl_metrics_init(&s->metrics);
     pthread_mutex_init(&s->stop_mu, NULL);
     atomic_init(&s->stopping, false);
+    atomic_init(&s->active_jobs, 0);
     if (!s->host) {
         owl_errorf(err, "out of memory");
         owl_server_destroy(s);
@@ -646,11 +652,11 @@ void owl_server_stop(owl_server *s) {
          * their responses. MHD_stop_daemon then closes what is left and joins the threads. */
         MHD_socket fd = MHD_quiesce_daemon(s->daemon);
         if (fd != MHD_INVALID_SOCKET) close(fd);
-        for (int i = 0; i < 100 && MHD_get_daemon_info(s->daemon,
-                                                       MHD_DAEMON_INFO_CURRENT_CONNECTIONS)
-                                           ->num_connections > 0;
-             i++) {
-            struct timespec ts = {0, 20 * 1000000L};
+        /* Wait for the requests with a job to end their responses (idle keep-alive
+         * connections are not waited for: MHD_stop_daemon closes them). */
+        int64_t deadline = owl_now_ns() + CANCEL_GRACE_NS + 1000000000LL;
+        while (atomic_load(&s->active_jobs) > 0 && owl_now_ns() < deadline) {
+            struct timespec ts = {0, 10 * 1000000L};
             nanosleep(&ts, NULL);
         }
         MHD_stop_daemon(s->daemon);

@@ -158,6 +158,11 @@ static void emit_raw(owl_job *j, const char *s, size_t n) {
 }
 
 /* Frames and queues one JSON text (freed here). */
+/* Ollama stamps every line with its own time; OpenAI keeps one `created` for the response. */
+static void restamp(owl_job *j) {
+    if (!is_openai(j)) owl_rfc3339_ns(j->created_at, sizeof j->created_at, owl_wall_ns());
+}
+
 static void emit_json(owl_job *j, char *json) {
     if (!json) return;
     size_t n;
@@ -194,6 +199,7 @@ static void fill_durations(owl_job *j) {
 
 static void finalize(owl_job *j) {
     fill_durations(j);
+    restamp(j);
     if (j->req.stream) {
         switch (j->req.kind) {
         case OWL_API_OPENAI_CHAT:
@@ -255,11 +261,38 @@ void owl_job_prompt_done(owl_job *j, int c, int prompt_tokens, int cached_tokens
     pthread_mutex_unlock(&j->mu);
 }
 
-void owl_job_text(owl_job *j, int c, const char *text, size_t len, int n_tokens) {
+/* A copy of text with every byte that does not start a well-formed UTF-8 sequence replaced by
+ * U+FFFD, so a backend that splits a character can never make a chunk unencodable. */
+static char *utf8_clean(const char *text, size_t len, size_t *out_len) {
+    char *o = malloc(len * 3 + 1);
+    if (!o) return NULL;
+    size_t at = 0;
+    for (size_t i = 0; i < len;) {
+        int n = owl_utf8_len((unsigned char)text[i]);
+        if (n > 0 && i + (size_t)n <= len && text[i] != '\0' && owl_utf8_valid(text + i, (size_t)n)) {
+            memcpy(o + at, text + i, (size_t)n);
+            at += (size_t)n;
+            i += (size_t)n;
+        } else {
+            memcpy(o + at, "\xEF\xBF\xBD", 3);
+            at += 3;
+            i++;
+        }
+    }
+    o[at] = '\0';
+    *out_len = at;
+    return o;
+}
+
+void owl_job_text(owl_job *j, int c, const char *raw, size_t raw_len, int n_tokens) {
     if (c < 0 || c >= j->n_choices) return;
+    size_t len;
+    char *text = utf8_clean(raw, raw_len, &len);
+    if (!text) return;
     pthread_mutex_lock(&j->mu);
     if (j->done || j->ch[c].finish) {
         pthread_mutex_unlock(&j->mu);
+        free(text);
         return;
     }
     if (!j->t_first) j->t_first = owl_now_ns();
@@ -267,23 +300,20 @@ void owl_job_text(owl_job *j, int c, const char *text, size_t len, int n_tokens)
     j->usage.completion_tokens += n_tokens;
     start_choice(j, c);
     if (j->req.stream) {
-        char *piece = strndup(text, len);
-        if (piece) {
-            switch (j->req.kind) {
-            case OWL_API_OPENAI_CHAT:
-                emit_json(j, owl_openai_chat_chunk(&j->meta, c, NULL, piece, OWL_FINISH_NONE,
-                                                   j->req.include_usage));
-                break;
-            case OWL_API_OPENAI_COMPLETION:
-                emit_json(j, owl_openai_completion_chunk(&j->meta, c, piece, OWL_FINISH_NONE,
-                                                         j->req.include_usage));
-                break;
-            case OWL_API_OLLAMA_CHAT: emit_json(j, owl_ollama_chat_chunk(&j->meta, piece)); break;
-            case OWL_API_OLLAMA_GENERATE:
-                emit_json(j, owl_ollama_generate_chunk(&j->meta, piece));
-                break;
-            }
-            free(piece);
+        restamp(j);
+        switch (j->req.kind) {
+        case OWL_API_OPENAI_CHAT:
+            emit_json(j, owl_openai_chat_chunk(&j->meta, c, NULL, text, OWL_FINISH_NONE,
+                                               j->req.include_usage));
+            break;
+        case OWL_API_OPENAI_COMPLETION:
+            emit_json(j, owl_openai_completion_chunk(&j->meta, c, text, OWL_FINISH_NONE,
+                                                     j->req.include_usage));
+            break;
+        case OWL_API_OLLAMA_CHAT: emit_json(j, owl_ollama_chat_chunk(&j->meta, text)); break;
+        case OWL_API_OLLAMA_GENERATE:
+            emit_json(j, owl_ollama_generate_chunk(&j->meta, text));
+            break;
         }
     } else {
         choice *ch = &j->ch[c];
@@ -304,6 +334,7 @@ void owl_job_text(owl_job *j, int c, const char *text, size_t len, int n_tokens)
     }
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
+    free(text);
 }
 
 static void finish_locked(owl_job *j, int c, owl_finish f) {

@@ -98,3 +98,19 @@ test('the ollama client: chat streamed and generate', async () => {
   const v = await o.version();
   assert.match(v.version, /^\d+\.\d+\.\d+$/);
 });
+
+test('several clients at once', async () => {
+  const c = client();
+  const o = new Ollama({ host: server.url, headers: { Authorization: `Bearer ${KEY}` } });
+  const openaiStream = async () => {
+    let text = '';
+    const s = await c.chat.completions.create({
+      model: 'fake', messages: [{ role: 'user', content: 'x' }], stream: true,
+    });
+    for await (const chunk of s) text += chunk.choices[0]?.delta?.content ?? '';
+    return text;
+  };
+  const ollamaGenerate = async () => (await o.generate({ model: 'fake', prompt: 'x', stream: false })).response;
+  const all = await Promise.all([openaiStream(), openaiStream(), openaiStream(), ollamaGenerate()]);
+  assert.deepEqual(all, Array(4).fill('Hello world!'));
+});

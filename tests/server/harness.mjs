@@ -7,18 +7,33 @@ import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
-export async function startServer(args = []) {
+export const shared = path.resolve(root, process.env.OWL_SHARED || '../shared');
+
+// `owl serve MODEL ...` on a free port; the port is read from its "listening on" line.
+export function startOwl(args = []) {
   const build = process.env.OWL_BUILD || 'build';
-  const bin = path.resolve(root, build, 'tests/test_server_http');
-  const child = spawn(bin, ['--serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return launch(path.resolve(root, build, 'owl'), ['serve', '--port', '0', ...args], true);
+}
+
+export function startServer(args = []) {
+  const build = process.env.OWL_BUILD || 'build';
+  return launch(path.resolve(root, build, 'tests/test_server_http'), ['--serve', ...args], false);
+}
+
+async function launch(bin, argv, portOnStderr) {
+  const child = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  child.stderr.on('data', (d) => { log += d; });
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server did not start in 10 s')), 10000);
     let out = '';
+    child.stderr.on('data', (d) => {
+      log += d;
+      const m = portOnStderr && log.match(/listening on http:\/\/[^:]+:(\d+)/);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    });
     child.stdout.on('data', (d) => {
       out += d;
-      const m = out.match(/^(\d+)\n/);
+      const m = !portOnStderr && out.match(/^(\d+)\n/);
       if (m) { clearTimeout(timer); resolve(Number(m[1])); }
     });
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}: ${log}`)); });

@@ -1,6 +1,7 @@
 /* The API adapters and stream writers: request parsing with its 400s, and the exact bytes of
  * every response shape. */
 #include "owl/server.h"
+#include "server/job.h"
 #include "test.h"
 
 #include <math.h>
@@ -293,6 +294,77 @@ static void test_rfc3339(void) {
     CHECK_STR(buf, "1970-01-01T00:00:00.000000000Z");
 }
 
+/* Every prefix of valid bodies, and single-byte corruptions, must parse or fail with a 400 and
+ * one-line message, never crash (the sanitizer build checks memory). */
+static void test_parse_truncations(void) {
+    static const char *const bodies[] = {
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+        "\"text\":\"h\u00e9\"}]}],\"stop\":[\"a\"],\"logit_bias\":{\"1\":2},\"n\":2}",
+        "{\"prompt\":[\"a\",\"b\"],\"options\":{\"num_predict\":3,\"stop\":\"x\"},"
+        "\"keep_alive\":\"5m\"}",
+    };
+    typedef int (*parse_fn)(const char *, size_t, owl_gen_request *, owl_api_error *);
+    static const parse_fn fns[] = {owl_openai_parse_chat, owl_openai_parse_completion,
+                                   owl_ollama_parse_chat, owl_ollama_parse_generate};
+    int ok = 0, rejected = 0;
+    for (size_t b = 0; b < 2; b++) {
+        size_t n = strlen(bodies[b]);
+        char *buf = malloc(n);
+        REQUIRE(buf);
+        for (size_t cut = 0; cut <= n; cut++) {
+            for (int mutate = 0; mutate < 2; mutate++) {
+                memcpy(buf, bodies[b], n);
+                if (mutate && cut < n) buf[cut] = (char)(buf[cut] ^ 0x5a);
+                size_t len = mutate ? n : cut;
+                for (size_t f = 0; f < 4; f++) {
+                    owl_gen_request r;
+                    owl_api_error e;
+                    if (fns[f](buf, len, &r, &e) == 0) {
+                        ok++;
+                        owl_gen_request_free(&r);
+                    } else {
+                        rejected++;
+                        CHECK(e.status == 400 && e.message[0] && !strchr(e.message, '\n'));
+                    }
+                }
+            }
+        }
+        free(buf);
+    }
+    CHECK(ok > 0 && rejected > 0);
+}
+
+/* The job turns backend events into the API's bytes; text that is not UTF-8 is repaired. */
+static void test_job_events(void) {
+    owl_gen_request r;
+    owl_api_error e;
+    REQUIRE(owl_openai_parse_chat(BODY("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                                       "\"n\":2}"),
+                                  &r, &e) == 0);
+    owl_job *j = owl_job_new(&r, "m");
+    REQUIRE(j);
+    CHECK_EQ_INT(owl_job_n_choices(j), 2);
+    owl_job_prompt_done(j, 0, 7, 2);
+    owl_job_prompt_done(j, 1, 7, 2);
+    owl_job_text(j, 0, "ok \xC3", 4, 2); /* a split character */
+    owl_job_text(j, 1, "b", 1, 1);
+    owl_job_finish(j, 1, OWL_FINISH_LENGTH);
+    CHECK(!owl_job_wait(j, 0));
+    owl_job_finish(j, 0, OWL_FINISH_STOP);
+    owl_job_finish(j, 0, OWL_FINISH_STOP); /* a second finish is ignored */
+    REQUIRE(owl_job_wait(j, 0));
+    int status = 0;
+    char *body = owl_job_body(j, &status);
+    CHECK_EQ_INT(status, 200);
+    REQUIRE(body);
+    CHECK(strstr(body, "\"content\":\"ok \xEF\xBF\xBD\"") != NULL);
+    CHECK(strstr(body, "\"finish_reason\":\"length\"") != NULL);
+    CHECK(strstr(body, "\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10,"
+                       "\"prompt_tokens_details\":{\"cached_tokens\":2}}") != NULL);
+    free(body);
+    owl_job_release(j);
+}
+
 int main(void) {
     RUN(test_chat_parse_full);
     RUN(test_chat_defaults);
@@ -304,5 +376,7 @@ int main(void) {
     RUN(test_openai_chunks);
     RUN(test_ollama_responses);
     RUN(test_rfc3339);
+    RUN(test_parse_truncations);
+    RUN(test_job_events);
     return test_summary();
 }

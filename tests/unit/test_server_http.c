@@ -625,6 +625,72 @@ static void test_metrics(void) {
     fixture_stop(&x);
 }
 
+static void test_queue_full(void) {
+    fixture x;
+    REQUIRE(fixture_start(&x, NULL, false, true));
+    static const char body[] = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                               "\"stream\":true,\"max_tokens\":1000}";
+    char head[256];
+    snprintf(head, sizeof head,
+             "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+             sizeof body - 1);
+    /* One running plus FAKE_QUEUE waiting fill the fake backend. */
+    int fds[1 + FAKE_QUEUE];
+    for (int i = 0; i < 1 + FAKE_QUEUE; i++) {
+        fds[i] = connect_to(x.port);
+        if (fds[i] >= 0) {
+            send_all(fds[i], head, strlen(head));
+            send_all(fds[i], body, sizeof body - 1);
+        }
+        sleep_ms(30);
+    }
+    owl_backend_stats st = {0};
+    for (int i = 0; i < 100; i++) {
+        fake_stats(&x.f, &st);
+        if (st.queue_depth == FAKE_QUEUE) break;
+        sleep_ms(10);
+    }
+    CHECK_EQ_INT(st.queue_depth, FAKE_QUEUE);
+    CHECK_EQ_INT(st.busy_slots, 1);
+    reply r;
+    request(x.port, "GET", "/metrics", NULL, NULL, &r);
+    CHECK(strstr(r.body, "owl_queue_depth 4\n") != NULL && strstr(r.body, "owl_busy_slots 1\n"));
+    request(x.port, "POST", "/v1/chat/completions", NULL, chat_body, &r);
+    CHECK_EQ_INT(r.status, 503);
+    CHECK(strstr(r.body, "\"code\":\"queue_full\"") != NULL);
+    for (int i = 0; i < 1 + FAKE_QUEUE; i++) {
+        if (fds[i] >= 0) close(fds[i]);
+    }
+    fixture_stop(&x);
+}
+
+static void test_completions_stream_n(void) {
+    fixture x;
+    REQUIRE(fixture_start(&x, NULL, false, true));
+    reply r;
+    request(x.port, "POST", "/v1/completions", NULL,
+            "{\"prompt\":[\"a\",\"b\"],\"n\":2,\"stream\":true}", &r);
+    CHECK_EQ_INT(r.status, 200);
+    /* 4 choices x (3 words + 1 finish chunk), then [DONE]. */
+    int per_index[4] = {0}, events = 0;
+    for (const char *p = r.body; (p = strstr(p, "data: ")); p += 6) {
+        events++;
+        const char *ix = strstr(p, "\"index\":");
+        if (ix && ix < strstr(p, "\n\n")) {
+            int i = atoi(ix + 8);
+            if (i >= 0 && i < 4) per_index[i]++;
+        }
+    }
+    CHECK_EQ_INT(events, 17);
+    for (int i = 0; i < 4; i++) CHECK_EQ_INT(per_index[i], 4);
+    CHECK(strstr(r.body, "\"object\":\"text_completion\"") != NULL);
+    CHECK(strcmp(r.body + strlen(r.body) - 14, "data: [DONE]\n\n") == 0);
+    /* Prompt tokens count once per prompt, not per choice. */
+    request(x.port, "POST", "/v1/completions", NULL, "{\"prompt\":[\"a\",\"b\"],\"n\":2}", &r);
+    CHECK(strstr(r.body, "\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":12,") != NULL);
+    fixture_stop(&x);
+}
+
 static void test_bad_host(void) {
     owl_server_config cfg = owl_server_default_config();
     cfg.host = "not a host name";
@@ -685,6 +751,8 @@ int main(int argc, char **argv) {
     RUN(test_vanishing_client);
     RUN(test_graceful_stop);
     RUN(test_metrics);
+    RUN(test_queue_full);
+    RUN(test_completions_stream_n);
     RUN(test_bad_host);
     return test_summary();
 }

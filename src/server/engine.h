@@ -1,0 +1,19 @@
+/* The engine behind `owl serve`: a backend (backend.h) over owl_model with --parallel slots. */
+#ifndef OWL_SERVER_ENGINE_H
+#define OWL_SERVER_ENGINE_H
+
+#include "server/backend.h"
+
+typedef struct owl_engine_params {
+    int n_slots;   /* parallel sequences (default 1) */
+    int n_ctx;     /* context per slot; 0 = the model's, capped at 4096 */
+    int n_threads; /* 0 = online CPUs */
+    int max_queue; /* choices waiting for a slot before 503 (default 64) */
+} owl_engine_params;
+
+owl_backend *owl_engine_backend_new(const char *model_path, const owl_engine_params *p,
+                                    owl_error *err);
+/* Stops the scheduler (running jobs end as cancelled) and frees everything. */
+void owl_engine_backend_destroy(owl_backend *b);
+
+#endif
