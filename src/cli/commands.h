@@ -7,6 +7,9 @@
 extern const cli_command cmd_show;
 extern const cli_command cmd_quantize;
 extern const cli_command cmd_forge;
+extern const cli_command cmd_tokenize;
+extern const cli_command cmd_detokenize;
+extern const cli_command cmd_render;
 extern const cli_command cmd_bench;
 
 

@@ -8,6 +8,9 @@ static const cli_command *const commands[] = {
     &cmd_show,
     &cmd_quantize,
     &cmd_forge,
+    &cmd_tokenize,
+    &cmd_detokenize,
+    &cmd_render,
     &cmd_bench,
     NULL, /* placeholder: commands are added above */
 };
