@@ -271,6 +271,42 @@ static void gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, 
             dws[b - kb0] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d));
         }
         int64_t t = 0;
+        /* Four tokens at a time: each tile vector loaded once feeds four dpbusd. */
+        for (; t + 4 <= n_tok; t += 4) {
+            const owl_block_q8_0 *x[4];
+            const q8_aux *a[4];
+            float *yt[4];
+            __m256 f[4];
+            for (int i = 0; i < 4; i++) {
+                x[i] = (const owl_block_q8_0 *)((const char *)act + (size_t)(t + i) * act_row);
+                a[i] = ax + (size_t)(t + i) * (size_t)nb;
+                yt[i] = y + (t + i) * y_stride + r0;
+                f[i] = kb0 ? _mm256_loadu_ps(yt[i]) : _mm256_setzero_ps();
+            }
+            for (int64_t b = kb0; b < kb1; b++) {
+                const __m256i *T = tile[b - kb0];
+                int32_t w0[8], w1[8], w2[8], w3[8];
+                memcpy(w0, x[0][b].qs, 32);
+                memcpy(w1, x[1][b].qs, 32);
+                memcpy(w2, x[2][b].qs, 32);
+                memcpy(w3, x[3][b].qs, 32);
+                __m256i p0 = _mm256_set1_epi32(a[0][b].corr), p1 = _mm256_set1_epi32(a[1][b].corr);
+                __m256i p2 = _mm256_set1_epi32(a[2][b].corr), p3 = _mm256_set1_epi32(a[3][b].corr);
+                for (int g = 0; g < 8; g++) {
+                    const __m256i tg = T[g];
+                    p0 = _mm256_dpbusd_epi32(p0, tg, _mm256_set1_epi32(w0[g]));
+                    p1 = _mm256_dpbusd_epi32(p1, tg, _mm256_set1_epi32(w1[g]));
+                    p2 = _mm256_dpbusd_epi32(p2, tg, _mm256_set1_epi32(w2[g]));
+                    p3 = _mm256_dpbusd_epi32(p3, tg, _mm256_set1_epi32(w3[g]));
+                }
+                const __m256 dw = dws[b - kb0];
+                f[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_mul_ps(dw, _mm256_set1_ps(a[0][b].d)), f[0]);
+                f[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_mul_ps(dw, _mm256_set1_ps(a[1][b].d)), f[1]);
+                f[2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p2), _mm256_mul_ps(dw, _mm256_set1_ps(a[2][b].d)), f[2]);
+                f[3] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p3), _mm256_mul_ps(dw, _mm256_set1_ps(a[3][b].d)), f[3]);
+            }
+            for (int i = 0; i < 4; i++) _mm256_storeu_ps(yt[i], f[i]);
+        }
         for (; t + 2 <= n_tok; t += 2) {
             const owl_block_q8_0 *x0 = (const owl_block_q8_0 *)((const char *)act + (size_t)t * act_row);
             const owl_block_q8_0 *x1 = (const owl_block_q8_0 *)((const char *)act + (size_t)(t + 1) * act_row);
