@@ -449,7 +449,7 @@ static void v_attn_values_f16(int64_t hd, int64_t n_pos, int g, const float *w, 
  * and each sub-block's integer sum is scaled by the 8 rows' sub-block scales at once. The codes
  * are unsigned (Q4_K 0..15, Q6_K 0..63), so the Q8_K activations multiply them directly. */
 
-#define KTILE_MAX_SB 64 /* rows of up to 16384 elements */
+#define KTILE_SPAN 8 /* super-blocks per tile pass */
 
 static void gemm_kq_nop_prep(int64_t n, const void *act, void *aux) {
     (void)n;
@@ -473,18 +473,13 @@ static void gemm_q4_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
                       size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
     (void)aux;
     const int64_t nsb = n / 256;
-    if (nsb > KTILE_MAX_SB) {
-        const owl_kernel *k = owl_kernel_get(OWL_TYPE_Q4_K, OWL_ISA_AVX512);
-        for (int64_t r = 0; r < n_rows; r++)
-            for (int64_t t = 0; t < n_tok; t++)
-                k->dot(n, &y[t * y_stride + r], (const char *)w + r * row_bytes, (const char *)act + t * act_row);
-        return;
-    }
-    static _Thread_local q4k_tile tiles[KTILE_MAX_SB];
+    q4k_tile tiles[KTILE_SPAN]; /* ~21 KiB: stays in L1 */
     const __m256i low = _mm256_set1_epi8(0x0F);
-    for (int64_t r0 = 0; r0 < n_rows; r0 += 8) {
-        for (int64_t sb = 0; sb < nsb; sb++) {
-            q4k_tile *T = &tiles[sb];
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 8)
+    for (int64_t sb0 = 0; sb0 < nsb; sb0 += KTILE_SPAN) {
+        const int64_t sb1 = sb0 + KTILE_SPAN < nsb ? sb0 + KTILE_SPAN : nsb;
+        for (int64_t sb = sb0; sb < sb1; sb++) {
+            q4k_tile *T = &tiles[sb - sb0];
             uint8_t scs[8][8], mns[8][8];
             uint16_t ds[8], dms[8];
             __m256i lo[4][8], hi[4][8];
@@ -515,9 +510,10 @@ static void gemm_q4_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
         }
         for (int64_t t = 0; t < n_tok; t++) {
             const owl_block_q8_K *xa = (const owl_block_q8_K *)((const char *)act + (size_t)t * act_row);
-            __m256 f = _mm256_setzero_ps();
-            for (int64_t sb = 0; sb < nsb; sb++) {
-                const q4k_tile *T = &tiles[sb];
+            float *yt = y + t * y_stride + r0;
+            __m256 f = sb0 ? _mm256_loadu_ps(yt) : _mm256_setzero_ps();
+            for (int64_t sb = sb0; sb < sb1; sb++) {
+                const q4k_tile *T = &tiles[sb - sb0];
                 const owl_block_q8_K *x = &xa[sb];
                 int32_t xw[64];
                 memcpy(xw, x->qs, 256);
@@ -535,7 +531,7 @@ static void gemm_q4_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
                 f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(T->d, xd), f);
                 f = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(T->dmin, xd), f);
             }
-            _mm256_storeu_ps(y + t * y_stride + r0, f);
+            _mm256_storeu_ps(yt, f);
         }
     }
 }
@@ -550,18 +546,13 @@ static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
                       size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
     (void)aux;
     const int64_t nsb = n / 256;
-    if (nsb > KTILE_MAX_SB) {
-        const owl_kernel *k = owl_kernel_get(OWL_TYPE_Q6_K, OWL_ISA_AVX512);
-        for (int64_t r = 0; r < n_rows; r++)
-            for (int64_t t = 0; t < n_tok; t++)
-                k->dot(n, &y[t * y_stride + r], (const char *)w + r * row_bytes, (const char *)act + t * act_row);
-        return;
-    }
-    static _Thread_local q6k_tile tiles[KTILE_MAX_SB];
+    q6k_tile tiles[KTILE_SPAN]; /* ~21 KiB: stays in L1 */
     const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
-    for (int64_t r0 = 0; r0 < n_rows; r0 += 8) {
-        for (int64_t sb = 0; sb < nsb; sb++) {
-            q6k_tile *T = &tiles[sb];
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 8)
+    for (int64_t sb0 = 0; sb0 < nsb; sb0 += KTILE_SPAN) {
+        const int64_t sb1 = sb0 + KTILE_SPAN < nsb ? sb0 + KTILE_SPAN : nsb;
+        for (int64_t sb = sb0; sb < sb1; sb++) {
+            q6k_tile *T = &tiles[sb - sb0];
             __m256i q[8][8]; /* [32-element group 0..7][row] */
             int8_t scs[8][16];
             uint16_t ds[8];
@@ -593,9 +584,10 @@ static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
         }
         for (int64_t t = 0; t < n_tok; t++) {
             const owl_block_q8_K *xa = (const owl_block_q8_K *)((const char *)act + (size_t)t * act_row);
-            __m256 f = _mm256_setzero_ps();
-            for (int64_t sb = 0; sb < nsb; sb++) {
-                const q6k_tile *T = &tiles[sb];
+            float *yt = y + t * y_stride + r0;
+            __m256 f = sb0 ? _mm256_loadu_ps(yt) : _mm256_setzero_ps();
+            for (int64_t sb = sb0; sb < sb1; sb++) {
+                const q6k_tile *T = &tiles[sb - sb0];
                 const owl_block_q8_K *x = &xa[sb];
                 int32_t xw[64];
                 memcpy(xw, x->qs, 256);
@@ -611,7 +603,7 @@ static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
                 }
                 f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(T->d, _mm256_set1_ps(x->d)), f);
             }
-            _mm256_storeu_ps(y + t * y_stride + r0, f);
+            _mm256_storeu_ps(yt, f);
         }
     }
 }
