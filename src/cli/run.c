@@ -333,7 +333,6 @@ static int run(int argc, char **argv) {
     run_opts o = {.n_predict = -1, .sp = owl_sampler_default_params()};
     if (parse(argc, argv, &o)) return 1;
     if (!o.seed_set) o.sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-    if (o.prompt && o.n_predict < 0) o.n_predict = -1; /* until EOG or a full context */
 
     owl_error err = {{0}};
     session s = {.o = &o};
