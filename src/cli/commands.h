@@ -12,6 +12,8 @@ extern const cli_command cmd_detokenize;
 extern const cli_command cmd_render;
 extern const cli_command cmd_bench;
 extern const cli_command cmd_serve;
+extern const cli_command cmd_run;
+extern const cli_command cmd_perplexity;
 
 
 #endif

@@ -11,8 +11,10 @@ static const cli_command *const commands[] = {
     &cmd_tokenize,
     &cmd_detokenize,
     &cmd_render,
+    &cmd_run,
     &cmd_bench,
     &cmd_serve,
+    &cmd_perplexity,
     NULL, /* placeholder: commands are added above */
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

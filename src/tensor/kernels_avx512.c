@@ -218,7 +218,7 @@ static inline void transpose8x8_epi32(__m256i r[8]) {
  * in the eight lanes, and the block scales apply to all eight at once. The transposed tile stays
  * in L1 while every token of the batch streams past it, two tokens at a time (four independent
  * dpbusd chains, so the multiplier does not wait on its own latency). */
-#define GEMM_TILE_MAX_BLOCKS 512 /* rows of up to 16384 elements: 128 KiB of stack */
+#define GEMM_SPAN 48
 
 /* The 32 signed codes and the f16 scale of block b of a row, for the symmetric 32-element
  * types (codes: q8_0 as stored, q4_0 nibble - 8, q5_0 five bits - 16). */
@@ -254,33 +254,68 @@ static void gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, 
                        const void *act, size_t act_row, const void *aux, int64_t n_tok, float *y,
                        int64_t y_stride) {
     const int64_t nb = n / 32;
-    if (nb > GEMM_TILE_MAX_BLOCKS) {
-        const owl_kernel *k = owl_kernel_get(type, OWL_ISA_AVX512);
-        for (int64_t r = 0; r < n_rows; r++)
-            for (int64_t t = 0; t < n_tok; t++)
-                k->dot(n, &y[t * y_stride + r], (const char *)w + r * row_bytes, (const char *)act + t * act_row);
-        return;
-    }
     const q8_aux *ax = aux;
     const __m256i flip = _mm256_set1_epi8((char)0x80);
-    __m256i tile[GEMM_TILE_MAX_BLOCKS][8];
-    __m256 dws[GEMM_TILE_MAX_BLOCKS];
-    for (int64_t r0 = 0; r0 < n_rows; r0 += 8) {
-        for (int64_t b = 0; b < nb; b++) {
+    /* The row length is cut into spans of GEMM_SPAN blocks so the tile (12 KiB) and the scales
+     * stay in L1 next to the streaming activations; partial sums go through y. */
+    __m256i tile[GEMM_SPAN][8];
+    __m256 dws[GEMM_SPAN];
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 8)
+    for (int64_t kb0 = 0; kb0 < nb; kb0 += GEMM_SPAN) {
+        const int64_t kb1 = kb0 + GEMM_SPAN < nb ? kb0 + GEMM_SPAN : nb;
+        for (int64_t b = kb0; b < kb1; b++) {
             uint16_t d[8];
             for (int j = 0; j < 8; j++)
-                tile[b][j] = _mm256_xor_si256(block_codes(type, (const char *)w + (size_t)(r0 + j) * row_bytes, b, &d[j]), flip);
-            transpose8x8_epi32(tile[b]);
-            dws[b] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d));
+                tile[b - kb0][j] = _mm256_xor_si256(block_codes(type, (const char *)w + (size_t)(r0 + j) * row_bytes, b, &d[j]), flip);
+            transpose8x8_epi32(tile[b - kb0]);
+            dws[b - kb0] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d));
         }
         int64_t t = 0;
+        /* Four tokens at a time: each tile vector loaded once feeds four dpbusd. */
+        for (; t + 4 <= n_tok; t += 4) {
+            const owl_block_q8_0 *x[4];
+            const q8_aux *a[4];
+            float *yt[4];
+            __m256 f[4];
+            for (int i = 0; i < 4; i++) {
+                x[i] = (const owl_block_q8_0 *)((const char *)act + (size_t)(t + i) * act_row);
+                a[i] = ax + (size_t)(t + i) * (size_t)nb;
+                yt[i] = y + (t + i) * y_stride + r0;
+                f[i] = kb0 ? _mm256_loadu_ps(yt[i]) : _mm256_setzero_ps();
+            }
+            for (int64_t b = kb0; b < kb1; b++) {
+                const __m256i *T = tile[b - kb0];
+                int32_t w0[8], w1[8], w2[8], w3[8];
+                memcpy(w0, x[0][b].qs, 32);
+                memcpy(w1, x[1][b].qs, 32);
+                memcpy(w2, x[2][b].qs, 32);
+                memcpy(w3, x[3][b].qs, 32);
+                __m256i p0 = _mm256_set1_epi32(a[0][b].corr), p1 = _mm256_set1_epi32(a[1][b].corr);
+                __m256i p2 = _mm256_set1_epi32(a[2][b].corr), p3 = _mm256_set1_epi32(a[3][b].corr);
+                for (int g = 0; g < 8; g++) {
+                    const __m256i tg = T[g];
+                    p0 = _mm256_dpbusd_epi32(p0, tg, _mm256_set1_epi32(w0[g]));
+                    p1 = _mm256_dpbusd_epi32(p1, tg, _mm256_set1_epi32(w1[g]));
+                    p2 = _mm256_dpbusd_epi32(p2, tg, _mm256_set1_epi32(w2[g]));
+                    p3 = _mm256_dpbusd_epi32(p3, tg, _mm256_set1_epi32(w3[g]));
+                }
+                const __m256 dw = dws[b - kb0];
+                f[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_mul_ps(dw, _mm256_set1_ps(a[0][b].d)), f[0]);
+                f[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_mul_ps(dw, _mm256_set1_ps(a[1][b].d)), f[1]);
+                f[2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p2), _mm256_mul_ps(dw, _mm256_set1_ps(a[2][b].d)), f[2]);
+                f[3] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p3), _mm256_mul_ps(dw, _mm256_set1_ps(a[3][b].d)), f[3]);
+            }
+            for (int i = 0; i < 4; i++) _mm256_storeu_ps(yt[i], f[i]);
+        }
         for (; t + 2 <= n_tok; t += 2) {
             const owl_block_q8_0 *x0 = (const owl_block_q8_0 *)((const char *)act + (size_t)t * act_row);
             const owl_block_q8_0 *x1 = (const owl_block_q8_0 *)((const char *)act + (size_t)(t + 1) * act_row);
             const q8_aux *a0 = ax + (size_t)t * (size_t)nb, *a1 = a0 + nb;
-            __m256 f0 = _mm256_setzero_ps(), f1 = _mm256_setzero_ps();
-            for (int64_t b = 0; b < nb; b++) {
-                const __m256i *T = tile[b];
+            float *y0 = y + t * y_stride + r0, *y1 = y0 + y_stride;
+            __m256 f0 = kb0 ? _mm256_loadu_ps(y0) : _mm256_setzero_ps();
+            __m256 f1 = kb0 ? _mm256_loadu_ps(y1) : _mm256_setzero_ps();
+            for (int64_t b = kb0; b < kb1; b++) {
+                const __m256i *T = tile[b - kb0];
                 int32_t w0[8], w1[8];
                 memcpy(w0, x0[b].qs, 32);
                 memcpy(w1, x1[b].qs, 32);
@@ -292,18 +327,20 @@ static void gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, 
                     p1 = _mm256_dpbusd_epi32(p1, T[g + 1], _mm256_set1_epi32(w0[g + 1]));
                     q1 = _mm256_dpbusd_epi32(q1, T[g + 1], _mm256_set1_epi32(w1[g + 1]));
                 }
-                f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1)), _mm256_mul_ps(dws[b], _mm256_set1_ps(a0[b].d)), f0);
-                f1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(q0, q1)), _mm256_mul_ps(dws[b], _mm256_set1_ps(a1[b].d)), f1);
+                const __m256 dw = dws[b - kb0];
+                f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1)), _mm256_mul_ps(dw, _mm256_set1_ps(a0[b].d)), f0);
+                f1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(q0, q1)), _mm256_mul_ps(dw, _mm256_set1_ps(a1[b].d)), f1);
             }
-            _mm256_storeu_ps(y + t * y_stride + r0, f0);
-            _mm256_storeu_ps(y + (t + 1) * y_stride + r0, f1);
+            _mm256_storeu_ps(y0, f0);
+            _mm256_storeu_ps(y1, f1);
         }
         for (; t < n_tok; t++) {
             const owl_block_q8_0 *x0 = (const owl_block_q8_0 *)((const char *)act + (size_t)t * act_row);
             const q8_aux *a0 = ax + (size_t)t * (size_t)nb;
-            __m256 f0 = _mm256_setzero_ps();
-            for (int64_t b = 0; b < nb; b++) {
-                const __m256i *T = tile[b];
+            float *y0 = y + t * y_stride + r0;
+            __m256 f0 = kb0 ? _mm256_loadu_ps(y0) : _mm256_setzero_ps();
+            for (int64_t b = kb0; b < kb1; b++) {
+                const __m256i *T = tile[b - kb0];
                 int32_t w0[8];
                 memcpy(w0, x0[b].qs, 32);
                 __m256i p0 = _mm256_set1_epi32(a0[b].corr), p1 = _mm256_setzero_si256();
@@ -311,9 +348,9 @@ static void gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, 
                     p0 = _mm256_dpbusd_epi32(p0, T[g], _mm256_set1_epi32(w0[g]));
                     p1 = _mm256_dpbusd_epi32(p1, T[g + 1], _mm256_set1_epi32(w0[g + 1]));
                 }
-                f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1)), _mm256_mul_ps(dws[b], _mm256_set1_ps(a0[b].d)), f0);
+                f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1)), _mm256_mul_ps(dws[b - kb0], _mm256_set1_ps(a0[b].d)), f0);
             }
-            _mm256_storeu_ps(y + t * y_stride + r0, f0);
+            _mm256_storeu_ps(y0, f0);
         }
     }
 }
@@ -384,7 +421,7 @@ static void v_attn_scores_f16(int64_t hd, int64_t n_pos, int g, const float *q, 
 
 static void v_attn_values_f16(int64_t hd, int64_t n_pos, int g, const float *w, int64_t w_stride,
                               const uint16_t *v, int64_t v_stride, float *out) {
-    if (hd % 16 != 0 || hd / 16 > ATTN_MAX_V || g * (hd / 16) > 24) {
+    if (hd % 16 != 0 || hd / 16 > ATTN_MAX_V || g * (hd / 16) > 28) {
         for (int i = 0; i < g; i++) {
             memset(out + i * hd, 0, (size_t)hd * sizeof(float));
             for (int64_t p = 0; p < n_pos; p++) v_axpy_f16(hd, w[i * w_stride + p], v + p * v_stride, out + i * hd);
@@ -392,7 +429,7 @@ static void v_attn_values_f16(int64_t hd, int64_t n_pos, int g, const float *w, 
         return;
     }
     const int nv = (int)(hd / 16);
-    __m512 acc[24];
+    __m512 acc[28];
     for (int j = 0; j < g * nv; j++) acc[j] = _mm512_setzero_ps();
     for (int64_t p = 0; p < n_pos; p++) {
         const uint16_t *vp = v + p * v_stride;
@@ -412,7 +449,7 @@ static void v_attn_values_f16(int64_t hd, int64_t n_pos, int g, const float *w, 
  * and each sub-block's integer sum is scaled by the 8 rows' sub-block scales at once. The codes
  * are unsigned (Q4_K 0..15, Q6_K 0..63), so the Q8_K activations multiply them directly. */
 
-#define KTILE_MAX_SB 64 /* rows of up to 16384 elements */
+#define KTILE_SPAN 8 /* super-blocks per tile pass */
 
 static void gemm_kq_nop_prep(int64_t n, const void *act, void *aux) {
     (void)n;
@@ -436,18 +473,13 @@ static void gemm_q4_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
                       size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
     (void)aux;
     const int64_t nsb = n / 256;
-    if (nsb > KTILE_MAX_SB) {
-        const owl_kernel *k = owl_kernel_get(OWL_TYPE_Q4_K, OWL_ISA_AVX512);
-        for (int64_t r = 0; r < n_rows; r++)
-            for (int64_t t = 0; t < n_tok; t++)
-                k->dot(n, &y[t * y_stride + r], (const char *)w + r * row_bytes, (const char *)act + t * act_row);
-        return;
-    }
-    static _Thread_local q4k_tile tiles[KTILE_MAX_SB];
+    q4k_tile tiles[KTILE_SPAN]; /* ~21 KiB: stays in L1 */
     const __m256i low = _mm256_set1_epi8(0x0F);
-    for (int64_t r0 = 0; r0 < n_rows; r0 += 8) {
-        for (int64_t sb = 0; sb < nsb; sb++) {
-            q4k_tile *T = &tiles[sb];
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 8)
+    for (int64_t sb0 = 0; sb0 < nsb; sb0 += KTILE_SPAN) {
+        const int64_t sb1 = sb0 + KTILE_SPAN < nsb ? sb0 + KTILE_SPAN : nsb;
+        for (int64_t sb = sb0; sb < sb1; sb++) {
+            q4k_tile *T = &tiles[sb - sb0];
             uint8_t scs[8][8], mns[8][8];
             uint16_t ds[8], dms[8];
             __m256i lo[4][8], hi[4][8];
@@ -478,9 +510,10 @@ static void gemm_q4_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
         }
         for (int64_t t = 0; t < n_tok; t++) {
             const owl_block_q8_K *xa = (const owl_block_q8_K *)((const char *)act + (size_t)t * act_row);
-            __m256 f = _mm256_setzero_ps();
-            for (int64_t sb = 0; sb < nsb; sb++) {
-                const q4k_tile *T = &tiles[sb];
+            float *yt = y + t * y_stride + r0;
+            __m256 f = sb0 ? _mm256_loadu_ps(yt) : _mm256_setzero_ps();
+            for (int64_t sb = sb0; sb < sb1; sb++) {
+                const q4k_tile *T = &tiles[sb - sb0];
                 const owl_block_q8_K *x = &xa[sb];
                 int32_t xw[64];
                 memcpy(xw, x->qs, 256);
@@ -498,7 +531,7 @@ static void gemm_q4_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
                 f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(T->d, xd), f);
                 f = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(T->dmin, xd), f);
             }
-            _mm256_storeu_ps(y + t * y_stride + r0, f);
+            _mm256_storeu_ps(yt, f);
         }
     }
 }
@@ -513,18 +546,13 @@ static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
                       size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
     (void)aux;
     const int64_t nsb = n / 256;
-    if (nsb > KTILE_MAX_SB) {
-        const owl_kernel *k = owl_kernel_get(OWL_TYPE_Q6_K, OWL_ISA_AVX512);
-        for (int64_t r = 0; r < n_rows; r++)
-            for (int64_t t = 0; t < n_tok; t++)
-                k->dot(n, &y[t * y_stride + r], (const char *)w + r * row_bytes, (const char *)act + t * act_row);
-        return;
-    }
-    static _Thread_local q6k_tile tiles[KTILE_MAX_SB];
+    q6k_tile tiles[KTILE_SPAN]; /* ~21 KiB: stays in L1 */
     const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
-    for (int64_t r0 = 0; r0 < n_rows; r0 += 8) {
-        for (int64_t sb = 0; sb < nsb; sb++) {
-            q6k_tile *T = &tiles[sb];
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 8)
+    for (int64_t sb0 = 0; sb0 < nsb; sb0 += KTILE_SPAN) {
+        const int64_t sb1 = sb0 + KTILE_SPAN < nsb ? sb0 + KTILE_SPAN : nsb;
+        for (int64_t sb = sb0; sb < sb1; sb++) {
+            q6k_tile *T = &tiles[sb - sb0];
             __m256i q[8][8]; /* [32-element group 0..7][row] */
             int8_t scs[8][16];
             uint16_t ds[8];
@@ -556,9 +584,10 @@ static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
         }
         for (int64_t t = 0; t < n_tok; t++) {
             const owl_block_q8_K *xa = (const owl_block_q8_K *)((const char *)act + (size_t)t * act_row);
-            __m256 f = _mm256_setzero_ps();
-            for (int64_t sb = 0; sb < nsb; sb++) {
-                const q6k_tile *T = &tiles[sb];
+            float *yt = y + t * y_stride + r0;
+            __m256 f = sb0 ? _mm256_loadu_ps(yt) : _mm256_setzero_ps();
+            for (int64_t sb = sb0; sb < sb1; sb++) {
+                const q6k_tile *T = &tiles[sb - sb0];
                 const owl_block_q8_K *x = &xa[sb];
                 int32_t xw[64];
                 memcpy(xw, x->qs, 256);
@@ -574,7 +603,7 @@ static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
                 }
                 f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(T->d, _mm256_set1_ps(x->d)), f);
             }
-            _mm256_storeu_ps(y + t * y_stride + r0, f);
+            _mm256_storeu_ps(yt, f);
         }
     }
 }

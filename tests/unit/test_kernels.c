@@ -265,7 +265,9 @@ static void test_gemm(void) {
         const owl_kernel *k = owl_kernel_get(types[ti], owl_isa_best());
         if (!k->gemm) continue;
         tested++;
-        const int64_t n = 768, rows = 24, n_tok = 7;
+        /* 2304 elements: more than one span of the q8_0-family tiles. */
+        for (int64_t n = 768; n <= 2304; n += 1536) {
+        const int64_t rows = 24, n_tok = 7;
         unsigned long long seed = 500 + ti;
         size_t rb = owl_row_size(types[ti], n), ab = owl_row_size(k->act_type, n);
         size_t xb = owl_kernel_aux_size(k, n);
@@ -302,6 +304,7 @@ static void test_gemm(void) {
         free(aux);
         free(row);
         free(y);
+        }
     }
     if (!tested) SKIP("no gemm kernel on this CPU");
 }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `owl run`, `owl bench` and `owl perplexity` end to end on stories260K.
+source "$(dirname "$0")/../lib.sh"
+
+expect_error "run without model" "no model given" "$OWL" run
+expect_error "run missing model" "No such file" "$OWL" run /nonexistent.gguf -p x
+expect_error "run bad option" "unknown option" "$OWL" run x.gguf --frob 1
+expect_error "bench without model" "no model given" "$OWL" bench
+expect_error "perplexity without text" "usage" "$OWL" perplexity x.gguf
+
+if need_shared models; then
+  m=$SHARED/models/stories260K/stories260K.gguf
+  ref=$SHARED/models/reference/stories260K.greedy256.txt
+  "$OWL" run "$m" --raw -p "" -n 256 --temp 0 >"$T_TMP/greedy.txt" 2>"$T_TMP/err"
+  check "stories260K greedy 256 text" cmp -s "$T_TMP/greedy.txt" "$ref"
+  "$OWL" run "$m" --raw -p "" -n 256 --temp 0 -t 1 -c 300 >"$T_TMP/greedy1.txt" 2>/dev/null
+  check "stories260K greedy, 1 thread, short context" cmp -s "$T_TMP/greedy1.txt" "$ref"
+  "$OWL" run "$m" -p "Once upon a time" -n 40 --seed 7 >"$T_TMP/s1" 2>/dev/null
+  "$OWL" run "$m" -p "Once upon a time" -n 40 --seed 7 >"$T_TMP/s2" 2>/dev/null
+  "$OWL" run "$m" -p "Once upon a time" -n 40 --seed 8 --temp 1.5 --top-k 0 --top-p 1 --min-p 0 >"$T_TMP/s3" 2>/dev/null
+  check "same seed, same text" cmp -s "$T_TMP/s1" "$T_TMP/s2"
+  check "sampled text is not empty" test -s "$T_TMP/s3"
+  printf 'Once upon\n/set temp 0\n/bye\n' | "$OWL" run "$m" -n 8 >"$T_TMP/chat" 2>/dev/null
+  check "interactive session ends on /bye" test -s "$T_TMP/chat"
+  expect_error "context too small" "does not fit" "$OWL" run "$m" --raw -p "Once upon a time there was" -c 3
+  "$OWL" bench "$m" -p 32 -n 16 -r 2 --json >"$T_TMP/bench.json" 2>"$T_TMP/err"
+  check "bench --json fields" node -e '
+    const o = JSON.parse(require("fs").readFileSync(process.argv[1]));
+    process.exit(o.pp_tps > 0 && o.tg_tps > 0 && o.pp_tps_sd >= 0 && o.tg_tps_sd >= 0 && o.peak_rss_bytes > 0 ? 0 : 1)' "$T_TMP/bench.json"
+  "$OWL" perplexity "$m" -f "$ref" -c 64 >"$T_TMP/ppl" 2>"$T_TMP/err"
+  check "perplexity of its own greedy text is low" awk '/Final estimate/ { ok = ($5 > 1 && $5 < 3) } END { exit ok ? 0 : 1 }' "$T_TMP/ppl"
+fi
+summary
