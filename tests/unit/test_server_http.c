@@ -608,7 +608,13 @@ static void test_metrics(void) {
     request(x.port, "GET", "/health", NULL, NULL, &r);
     request(x.port, "GET", "/nope", NULL, NULL, &r);
     request(x.port, "POST", "/v1/chat/completions", NULL, chat_body, &r);
-    request(x.port, "GET", "/metrics", NULL, NULL, &r);
+    /* The backend frees its slot just after the response is complete: wait (bounded) for the
+     * gauge to settle before reading every counter. */
+    for (int i = 0; i < 200; i++) {
+        request(x.port, "GET", "/metrics", NULL, NULL, &r);
+        if (strstr(r.body, "owl_busy_slots 0\n")) break;
+        sleep_ms(10);
+    }
     CHECK_EQ_INT(r.status, 200);
     CHECK(has_header(&r, "Content-Type: text/plain; version=0.0.4"));
     CHECK(strstr(r.body, "owl_requests_total{endpoint=\"/health\",status=\"200\"} 1\n") != NULL);
