@@ -10,6 +10,8 @@ static const cli_command *const commands[] = {
     &cmd_forge,
     &cmd_tokenize,
     &cmd_detokenize,
+    &cmd_render,
+    &cmd_bench,
     NULL, /* placeholder: commands are added above */
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -1,0 +1,55 @@
+/* owl — token sampling: the usual chain over one row of logits.
+ *
+ * Order (as llama.cpp's default chain): logit bias → repetition/presence/frequency penalties
+ * over the last `penalty_last_n` accepted tokens → top-k → typical-p → top-p → min-p →
+ * temperature → a draw from the remaining distribution. A temperature <= 0 is greedy: the
+ * highest logit after bias and penalties. The random stream is owned by the sampler and seeded
+ * from `seed`, so the same seed, settings and logits give the same tokens on every run. */
+#ifndef OWL_SAMPLE_H
+#define OWL_SAMPLE_H
+
+#include "owl/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct owl_logit_bias {
+    int32_t token;
+    float bias; /* added to the logit; -INFINITY bans the token */
+} owl_logit_bias;
+
+typedef struct owl_sampler_params {
+    float temperature;       /* <= 0: greedy (default 0.8) */
+    int top_k;               /* <= 0: off (default 40) */
+    float top_p;             /* >= 1: off (default 0.95) */
+    float min_p;             /* <= 0: off (default 0.05) */
+    float typical_p;         /* >= 1: off (default 1) */
+    float repeat_penalty;    /* 1: off (default 1) */
+    float presence_penalty;  /* 0: off */
+    float frequency_penalty; /* 0: off */
+    int penalty_last_n;      /* window of accepted tokens the penalties look at (default 64) */
+    uint64_t seed;
+    const owl_logit_bias *logit_bias; /* copied by owl_sampler_new */
+    size_t n_logit_bias;
+} owl_sampler_params;
+
+owl_sampler_params owl_sampler_default_params(void);
+
+typedef struct owl_sampler owl_sampler;
+
+owl_sampler *owl_sampler_new(const owl_sampler_params *p, int64_t n_vocab, owl_error *err);
+void owl_sampler_destroy(owl_sampler *s);
+
+/* Picks a token from n_vocab logits (not modified). Does not record it: call
+ * owl_sampler_accept() with the token that is actually used (prompt tokens too, for the
+ * penalties). */
+int32_t owl_sampler_sample(owl_sampler *s, const float *logits);
+void owl_sampler_accept(owl_sampler *s, int32_t token);
+/* Forgets the accepted tokens and restarts the random stream from the seed. */
+void owl_sampler_reset(owl_sampler *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

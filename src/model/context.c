@@ -1,0 +1,158 @@
+/* Contexts: a KV cache, a thread pool and the scratch buffers of one batch; owl_decode() feeds
+ * tokens through the forward pass in batches of n_batch. */
+#include "model/model_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+owl_context_params owl_context_default_params(void) {
+    return (owl_context_params){.n_ctx = 0, .n_batch = 256, .n_threads = 0, .kv_type = OWL_TYPE_F16};
+}
+
+static void *alloc_floats(size_t n, bool *ok) {
+    void *p = calloc(n ? n : 1, sizeof(float));
+    if (!p) *ok = false;
+    return p;
+}
+
+/* The largest activation buffer any matrix of the model needs for n_tok tokens. */
+static size_t act_bytes(const owl_model *m, int64_t n_tok) {
+    size_t best = owl_kernel_act_size(m->output.k, m->output.n_in) + owl_kernel_aux_size(m->output.k, m->output.n_in);
+    for (int64_t il = 0; il < m->hp.n_layer; il++) {
+        const owl_layer *L = &m->layers[il];
+        const owl_matrix *ms[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+            size_t b = owl_kernel_act_size(ms[i]->k, ms[i]->n_in) + owl_kernel_aux_size(ms[i]->k, ms[i]->n_in);
+            if (b > best) best = b;
+        }
+    }
+    /* Up to three conversions of one X at once (owl_matmul_multi over Q, K, V). */
+    return 3 * best * (size_t)n_tok + 64;
+}
+
+owl_context *owl_context_new(const owl_model *m, const owl_context_params *p, owl_error *err) {
+    const owl_hparams *hp = &m->hp;
+    owl_context *c = calloc(1, sizeof *c);
+    if (!c) {
+        owl_errorf(err, "out of memory");
+        return NULL;
+    }
+    c->model = m;
+    c->params = p ? *p : owl_context_default_params();
+    owl_context_params *cp = &c->params;
+    if (cp->n_ctx <= 0) cp->n_ctx = (int)(hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
+    if (cp->n_ctx > hp->n_ctx_train * 8 || cp->n_ctx > (1 << 22)) {
+        owl_errorf(err, "context of %d tokens is too long for this model (trained on %lld)",
+                   cp->n_ctx, (long long)hp->n_ctx_train);
+        free(c);
+        return NULL;
+    }
+    if (cp->n_batch <= 0) cp->n_batch = 256;
+    if (cp->n_batch > cp->n_ctx) cp->n_batch = cp->n_ctx;
+    if (cp->kv_type == 0 && p == NULL) cp->kv_type = OWL_TYPE_F16;
+
+    c->pool = owl_pool_new(cp->n_threads, err);
+    if (!c->pool) {
+        free(c);
+        return NULL;
+    }
+    cp->n_threads = owl_pool_threads(c->pool);
+    c->ops = owl_vec_ops_get(owl_isa_best());
+    if (owl_kv_cache_init(&c->kv, hp, cp->n_ctx, cp->kv_type, err)) {
+        owl_context_destroy(c);
+        return NULL;
+    }
+
+    const size_t nb = (size_t)cp->n_batch;
+    const size_t q_dim = (size_t)(hp->n_head * hp->head_dim_k);
+    const size_t kv_dim = (size_t)(hp->n_head_kv * hp->head_dim_k);
+    bool ok = true;
+    c->x = alloc_floats(nb * (size_t)hp->n_embd, &ok);
+    c->xb = alloc_floats(nb * (size_t)hp->n_embd, &ok);
+    c->q = alloc_floats(nb * q_dim, &ok);
+    c->k = alloc_floats(nb * kv_dim, &ok);
+    c->v = alloc_floats(nb * (size_t)(hp->n_head_kv * hp->head_dim_v), &ok);
+    c->att_out = alloc_floats(nb * (size_t)(hp->n_head * hp->head_dim_v), &ok);
+    c->hb = alloc_floats(nb * (size_t)hp->n_ff, &ok);
+    c->hb2 = alloc_floats(nb * (size_t)hp->n_ff, &ok);
+    c->rope_cos = alloc_floats(nb * (size_t)(hp->n_rot / 2), &ok);
+    c->rope_sin = alloc_floats(nb * (size_t)(hp->n_rot / 2), &ok);
+    c->scores = alloc_floats((size_t)cp->n_threads * (size_t)(hp->n_head / hp->n_head_kv) * (size_t)cp->n_ctx, &ok);
+    c->act = malloc(act_bytes(m, cp->n_batch));
+    c->n_logits_cap = 1;
+    c->logits = alloc_floats((size_t)hp->n_vocab, &ok);
+    if (!ok || !c->act) {
+        owl_errorf(err, "out of memory for the context buffers");
+        owl_context_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+void owl_context_destroy(owl_context *c) {
+    if (!c) return;
+    owl_kv_cache_free(&c->kv, c->model->hp.n_layer);
+    owl_pool_destroy(c->pool);
+    free(c->x);
+    free(c->xb);
+    free(c->q);
+    free(c->k);
+    free(c->v);
+    free(c->att_out);
+    free(c->hb);
+    free(c->hb2);
+    free(c->rope_cos);
+    free(c->rope_sin);
+    free(c->scores);
+    free(c->act);
+    free(c->logits);
+    free(c);
+}
+
+int owl_context_n_ctx(const owl_context *c) { return c->params.n_ctx; }
+int owl_context_n_past(const owl_context *c) { return c->n_past; }
+int owl_context_n_threads(const owl_context *c) { return c->params.n_threads; }
+size_t owl_context_kv_bytes(const owl_context *c) { return c->kv.bytes; }
+
+void owl_context_truncate(owl_context *c, int n_past) {
+    if (n_past < 0) n_past = 0;
+    if (n_past < c->n_past) c->n_past = n_past;
+}
+
+int owl_decode(owl_context *c, const int32_t *tokens, int n, bool all_logits, owl_error *err) {
+    const owl_hparams *hp = &c->model->hp;
+    if (n <= 0) return owl_errorf(err, "decode: no tokens");
+    if (n > c->params.n_ctx - c->n_past)
+        return owl_errorf(err, "decode: %d tokens do not fit the context (%d of %d used)", n,
+                          c->n_past, c->params.n_ctx);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
+            return owl_errorf(err, "decode: token id %d is out of range [0, %lld)", tokens[i],
+                              (long long)hp->n_vocab);
+    int need = all_logits ? n : 1;
+    if (need > c->n_logits_cap) {
+        float *l = realloc(c->logits, (size_t)need * (size_t)hp->n_vocab * sizeof(float));
+        if (!l) return owl_errorf(err, "decode: out of memory for %d rows of logits", need);
+        c->logits = l;
+        c->n_logits_cap = need;
+    }
+    for (int done = 0; done < n;) {
+        int b = n - done < c->params.n_batch ? n - done : c->params.n_batch;
+        /* With all_logits each batch writes its rows at its offset; otherwise only the very
+         * last batch's last token matters. */
+        c->n_logits = all_logits ? done : 0;
+        owl_forward(c, tokens + done, b, all_logits);
+        c->n_past += b;
+        done += b;
+    }
+    c->n_logits = need;
+    return 0;
+}
+
+const float *owl_context_logits(const owl_context *c, int i) {
+    const int64_t nv = c->model->hp.n_vocab;
+    if (c->n_logits <= 1) return c->logits;
+    if (i < 0 || i >= c->n_logits) i = c->n_logits - 1;
+    return c->logits + (size_t)i * (size_t)nv;
+}

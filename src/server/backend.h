@@ -1,0 +1,56 @@
+/* The seam between the HTTP server and the engine: a backend owns the model, N slots and a
+ * bounded queue, and runs a scheduler thread that decodes every active slot in one batched step
+ * (continuous batching). The server hands it jobs; the backend streams text back through the job
+ * and polls the job for cancellation between steps.
+ *
+ * Threads: submit() runs on a connection thread and must not block on generation (it may
+ * tokenize and render the chat template, which is where "prompt longer than the context" is
+ * found). The owl_job_* event functions are called from the scheduler thread; they only append
+ * to a buffer and signal, so a step is never held up by a slow client. */
+#ifndef OWL_SERVER_BACKEND_H
+#define OWL_SERVER_BACKEND_H
+
+#include "owl/server.h"
+
+typedef struct owl_job owl_job;
+
+typedef struct owl_backend_stats {
+    int n_slots;     /* --parallel */
+    int busy_slots;  /* slots generating now */
+    int queue_depth; /* jobs accepted but not yet in a slot */
+    int n_ctx;       /* context per slot */
+} owl_backend_stats;
+
+struct owl_backend {
+    void *impl;
+    const char *model_name; /* what /v1/models and /api/tags list */
+    /* Accepts the job (the backend takes a reference with owl_job_retain) or returns -1 with e:
+     * 503 when the queue is full, 400 when the prompt does not fit the context, ... */
+    int (*submit)(void *impl, owl_job *job, owl_api_error *e);
+    void (*stats)(void *impl, owl_backend_stats *out);
+};
+
+/* ---- what a backend calls -------------------------------------------------------------------- */
+
+/* The request (valid for the life of the job). */
+const owl_gen_request *owl_job_request(const owl_job *j);
+/* How many choices the job wants: n for chat, n_prompts * n for completions; choice c of a
+ * completion uses prompts[c / n]. */
+int owl_job_n_choices(const owl_job *j);
+/* True once the client has gone or the server is stopping: free the slot at the next step and
+ * call owl_job_finish(..., OWL_FINISH_CANCEL) for the unfinished choices. */
+bool owl_job_cancelled(const owl_job *j);
+/* Prefill of a choice is done: prompt and prefix-cache counts (counted once per prompt). */
+void owl_job_prompt_done(owl_job *j, int choice, int prompt_tokens, int cached_tokens);
+/* A piece of generated text for a choice (whole UTF-8 characters; stop strings already held back
+ * and removed by the backend). n_tokens is how many tokens the piece covers. */
+void owl_job_text(owl_job *j, int choice, const char *text, size_t len, int n_tokens);
+/* The choice is over. Every choice must be finished exactly once. */
+void owl_job_finish(owl_job *j, int choice, owl_finish f);
+/* Fails the whole job (an internal error after submit); unfinished choices end. */
+void owl_job_fail(owl_job *j, const char *message);
+
+void owl_job_retain(owl_job *j);
+void owl_job_release(owl_job *j);
+
+#endif

@@ -1,0 +1,272 @@
+/* Quantized dot products in 256-bit integer SIMD, written once and compiled twice: by
+ * kernels_quant_avx2.c (AVX2: u8×s8 products through maddubs/madd) and by
+ * kernels_quant_avx512.c (where AVX512-VNNI's dpbusd/dpwssd fuse the multiply and the
+ * accumulation). 256-bit vectors on purpose: one Q8_0/Q4_0 block is 32 codes, and on the target
+ * CPUs 512-bit integer ops are issued as two 256-bit halves anyway.
+ *
+ * Integer sums are exact, so these agree with the scalar reference up to the order in which the
+ * float block scales are applied. Include only from a file compiled with AVX2, FMA and F16C. */
+#ifndef OWL_TENSOR_KERNELS_SIMD_H
+#define OWL_TENSOR_KERNELS_SIMD_H
+
+#include "tensor/blocks.h"
+#include "tensor/kernels.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define SIMD_VNNI 1
+#else
+#define SIMD_VNNI 0
+#endif
+
+static inline float simd_h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+static inline float simd_hsum(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+static inline int simd_hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* Σ u8 × s8 in groups of four bytes → eight int32 lanes. */
+static inline __m256i simd_dot_us8(__m256i u, __m256i s) {
+#if SIMD_VNNI
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+/* Σ s8 × s8 (neither operand -128 on the side passed as `b`) → eight int32 lanes. */
+static inline __m256i simd_dot_s8(__m256i a, __m256i b) {
+    return simd_dot_us8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+}
+
+/* acc += Σ (u8 × s8 pairs) × scale16, per int32 lane (k-quants: one scale per 16 lanes). */
+static inline __m256i simd_dot_us8_scaled(__m256i acc, __m256i u, __m256i s, __m256i scale16) {
+    /* madd + add rather than VNNI's dpwssd: the add has a one-cycle latency, so the chain of
+     * accumulations through a super-block does not wait on the multiplier. */
+    __m256i p = _mm256_maddubs_epi16(u, s);
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, scale16));
+}
+
+/* ---- 32-element blocks ----------------------------------------------------------------------- */
+
+static void simd_dot_q8_0(int64_t n, float *s, const void *w, const void *x) {
+    const owl_block_q8_0 *a = w, *b = x;
+    const int64_t nb = n / 32;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m256i p0 = simd_dot_s8(_mm256_loadu_si256((const __m256i *)a[i].qs), _mm256_loadu_si256((const __m256i *)b[i].qs));
+        __m256i p1 = simd_dot_s8(_mm256_loadu_si256((const __m256i *)a[i + 1].qs), _mm256_loadu_si256((const __m256i *)b[i + 1].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(simd_h2f(a[i].d) * simd_h2f(b[i].d)), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(simd_h2f(a[i + 1].d) * simd_h2f(b[i + 1].d)), acc1);
+    }
+    for (; i < nb; i++) {
+        __m256i p0 = simd_dot_s8(_mm256_loadu_si256((const __m256i *)a[i].qs), _mm256_loadu_si256((const __m256i *)b[i].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(simd_h2f(a[i].d) * simd_h2f(b[i].d)), acc0);
+    }
+    *s = simd_hsum(_mm256_add_ps(acc0, acc1));
+}
+
+/* 16 bytes of nibbles → 32 codes: low nibbles first (elements 0..15), then the high ones. */
+static inline __m256i simd_nibbles(const uint8_t *qs) {
+    __m128i v = _mm_loadu_si128((const __m128i *)qs);
+    __m256i both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+/* The fifth bits of Q5 blocks as 0x10 per byte: bit j of the 32-bit mask → byte j. */
+static inline __m256i simd_bits_to_bytes(uint32_t bits) {
+#if SIMD_VNNI
+    /* AVX-512 BW/VL: the 32 bits are a byte mask. */
+    return _mm256_maskz_mov_epi8((__mmask32)bits, _mm256_set1_epi8(0x10));
+#else
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL,
+                                           0x0101010101010101LL, 0x0000000000000000LL);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), shuf);
+    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
+    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+#endif
+}
+
+static void simd_dot_q4_0(int64_t n, float *s, const void *w, const void *x) {
+    const owl_block_q4_0 *a = w;
+    const owl_block_q8_0 *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i eight = _mm256_set1_epi8(8);
+    for (int64_t i = 0; i < n / 32; i++) {
+        __m256i q = _mm256_sub_epi8(simd_nibbles(a[i].qs), eight);
+        __m256i p = simd_dot_s8(q, _mm256_loadu_si256((const __m256i *)b[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(simd_h2f(a[i].d) * simd_h2f(b[i].d)), acc);
+    }
+    *s = simd_hsum(acc);
+}
+
+static void simd_dot_q4_1(int64_t n, float *s, const void *w, const void *x) {
+    const owl_block_q4_1 *a = w;
+    const owl_block_q8_1 *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        __m256i p = simd_dot_us8(simd_nibbles(a[i].qs), _mm256_loadu_si256((const __m256i *)b[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(simd_h2f(a[i].d) * simd_h2f(b[i].d)), acc);
+        mins += simd_h2f(a[i].m) * simd_h2f(b[i].s);
+    }
+    *s = simd_hsum(acc) + mins;
+}
+
+static void simd_dot_q5_0(int64_t n, float *s, const void *w, const void *x) {
+    const owl_block_q5_0 *a = w;
+    const owl_block_q8_0 *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i sixteen = _mm256_set1_epi8(16);
+    for (int64_t i = 0; i < n / 32; i++) {
+        uint32_t h;
+        memcpy(&h, a[i].qh, 4);
+        __m256i q = _mm256_or_si256(simd_nibbles(a[i].qs), simd_bits_to_bytes(h));
+        q = _mm256_sub_epi8(q, sixteen);
+        __m256i p = simd_dot_s8(q, _mm256_loadu_si256((const __m256i *)b[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(simd_h2f(a[i].d) * simd_h2f(b[i].d)), acc);
+    }
+    *s = simd_hsum(acc);
+}
+
+static void simd_dot_q5_1(int64_t n, float *s, const void *w, const void *x) {
+    const owl_block_q5_1 *a = w;
+    const owl_block_q8_1 *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        uint32_t h;
+        memcpy(&h, a[i].qh, 4);
+        __m256i q = _mm256_or_si256(simd_nibbles(a[i].qs), simd_bits_to_bytes(h));
+        __m256i p = simd_dot_us8(q, _mm256_loadu_si256((const __m256i *)b[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(simd_h2f(a[i].d) * simd_h2f(b[i].d)), acc);
+        mins += simd_h2f(a[i].m) * simd_h2f(b[i].s);
+    }
+    *s = simd_hsum(acc) + mins;
+}
+
+/* ---- k-quants -------------------------------------------------------------------------------- */
+
+/* Σ_j mn_j·(bsums[2j] + bsums[2j+1]): each min widened to two int16 lanes, one madd. */
+static inline int simd_k4_mins(const uint32_t u[4], const int16_t *bsums) {
+    __m128i mn8 = _mm_loadl_epi64((const __m128i *)&u[2]);
+    __m128i dup = _mm_shuffle_epi8(mn8, _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
+    __m256i mn16 = _mm256_cvtepu8_epi16(dup);
+    __m256i bs = _mm256_loadu_si256((const __m256i *)bsums);
+    return simd_hsum_i32(_mm256_madd_epi16(bs, mn16));
+}
+
+static void simd_dot_q4_K(int64_t n, float *s, const void *w, const void *x) {
+    const owl_block_q4_K *a = w;
+    const owl_block_q8_K *b = x;
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    float sum = 0;
+    for (int64_t i = 0; i < n / 256; i++) {
+        uint32_t u[4];
+        owl_k4_unpack(a[i].scales, u);
+        const uint8_t *sc = (const uint8_t *)u;
+        __m256i acc = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * c));
+            __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+            acc = simd_dot_us8_scaled(acc, lo, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * c)), _mm256_set1_epi16(sc[2 * c]));
+            acc = simd_dot_us8_scaled(acc, hi, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * c + 32)), _mm256_set1_epi16(sc[2 * c + 1]));
+        }
+        sum += b[i].d * simd_h2f(a[i].d) * (float)simd_hsum_i32(acc) -
+               b[i].d * simd_h2f(a[i].dmin) * (float)simd_k4_mins(u, b[i].bsums);
+    }
+    *s = sum;
+}
+
+static void simd_dot_q5_K(int64_t n, float *s, const void *w, const void *x) {
+    const owl_block_q5_K *a = w;
+    const owl_block_q8_K *b = x;
+    const __m256i low = _mm256_set1_epi8(0x0F), bit = _mm256_set1_epi8(0x10);
+    float sum = 0;
+    for (int64_t i = 0; i < n / 256; i++) {
+        uint32_t u[4];
+        owl_k4_unpack(a[i].scales, u);
+        const uint8_t *sc = (const uint8_t *)u;
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)a[i].qh);
+        __m256i acc = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * c));
+            /* Fifth bit of sub-block k is bit k of qh[l]: shift it to bit 4. */
+            __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), _mm256_set1_epi8(1));
+            __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), _mm256_set1_epi8(1));
+            __m256i lo = _mm256_or_si256(_mm256_and_si256(v, low), _mm256_and_si256(_mm256_slli_epi16(h0, 4), bit));
+            __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), _mm256_and_si256(_mm256_slli_epi16(h1, 4), bit));
+            acc = simd_dot_us8_scaled(acc, lo, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * c)), _mm256_set1_epi16(sc[2 * c]));
+            acc = simd_dot_us8_scaled(acc, hi, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * c + 32)), _mm256_set1_epi16(sc[2 * c + 1]));
+        }
+        sum += b[i].d * simd_h2f(a[i].d) * (float)simd_hsum_i32(acc) -
+               b[i].d * simd_h2f(a[i].dmin) * (float)simd_k4_mins(u, b[i].bsums);
+    }
+    *s = sum;
+}
+
+/* Two 16-element sub-block scales for one 32-byte vector: lanes 0..7 take sa, 8..15 take sb. */
+static inline __m256i simd_scale_pair(int sa, int sb) {
+    return _mm256_set_m128i(_mm_set1_epi16((short)sb), _mm_set1_epi16((short)sa));
+}
+
+static void simd_dot_q6_K(int64_t n, float *s, const void *w, const void *x) {
+    const owl_block_q6_K *a = w;
+    const owl_block_q8_K *b = x;
+    const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
+    float sum = 0;
+    for (int64_t i = 0; i < n / 256; i++) {
+        const int8_t *sc = a[i].scales;
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = a[i].ql + 64 * h, *qhp = a[i].qh + 32 * h;
+            const int8_t *y = b[i].qs + 128 * h;
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)qhp);
+            /* Codes 0..63 (unsigned); the -32 offset is applied through the bsums below. */
+            __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_slli_epi16(_mm256_and_si256(qh, three), 4));
+            __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), three), 4));
+            __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), three), 4));
+            __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), three), 4));
+            const int s0 = 8 * h;
+            acc = simd_dot_us8_scaled(acc, q0, _mm256_loadu_si256((const __m256i *)y), simd_scale_pair(sc[s0], sc[s0 + 1]));
+            acc = simd_dot_us8_scaled(acc, q1, _mm256_loadu_si256((const __m256i *)(y + 32)), simd_scale_pair(sc[s0 + 2], sc[s0 + 3]));
+            acc = simd_dot_us8_scaled(acc, q2, _mm256_loadu_si256((const __m256i *)(y + 64)), simd_scale_pair(sc[s0 + 4], sc[s0 + 5]));
+            acc = simd_dot_us8_scaled(acc, q3, _mm256_loadu_si256((const __m256i *)(y + 96)), simd_scale_pair(sc[s0 + 6], sc[s0 + 7]));
+        }
+        int corr = 0;
+        for (int sb = 0; sb < 16; sb++) corr += sc[sb] * b[i].bsums[sb];
+        sum += simd_h2f(a[i].d) * b[i].d * (float)(simd_hsum_i32(acc) - 32 * corr);
+    }
+    *s = sum;
+}
+
+/* Installs the kernels above over the scalar ones. */
+static inline void simd_install_quant(owl_kernel t[OWL_TYPE_COUNT]) {
+    t[OWL_TYPE_Q8_0].dot = simd_dot_q8_0;
+    t[OWL_TYPE_Q4_0].dot = simd_dot_q4_0;
+    t[OWL_TYPE_Q4_1].dot = simd_dot_q4_1;
+    t[OWL_TYPE_Q5_0].dot = simd_dot_q5_0;
+    t[OWL_TYPE_Q5_1].dot = simd_dot_q5_1;
+    t[OWL_TYPE_Q4_K].dot = simd_dot_q4_K;
+    t[OWL_TYPE_Q5_K].dot = simd_dot_q5_K;
+    t[OWL_TYPE_Q6_K].dot = simd_dot_q6_K;
+}
+
+#endif
