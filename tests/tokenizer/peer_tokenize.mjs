@@ -2,7 +2,9 @@
 // process, for the tokenizer agreement test (tests/unit/test_tokenizer_peer.c).
 //   node peer_tokenize.mjs PEER_DIR TASKS.json
 // TASKS.json: [{"model": PATH, "special": bool, "texts": [STR, ...]}, ...]
-// Prints one JSON line: [[ids of text 0, ids of text 1, ...] per task] (add_special=false).
+// Prints one JSON line: [[ids of text 0, ids of text 1, ...] per task] (add_special=false); with
+// "detok": true in a task, each entry is instead {"ids": [...], "text": detokenize(ids)} (llama.cpp's
+// detokenize with special tokens rendered).
 import {readFileSync} from "node:fs";
 import {pathToFileURL} from "node:url";
 
@@ -17,6 +19,9 @@ for (const task of tasks) {
     models.set(task.model, await llama.loadModel({modelPath: task.model, vocabOnly: true}));
   }
   const m = models.get(task.model);
-  out.push(task.texts.map((t) => Array.from(m.tokenize(t, !!task.special))));
+  out.push(task.texts.map((t) => {
+    const ids = m.tokenize(t, !!task.special);
+    return task.detok ? {ids: Array.from(ids), text: m.detokenize(ids, true)} : Array.from(ids);
+  }));
 }
 console.log(JSON.stringify(out));

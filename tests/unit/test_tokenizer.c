@@ -150,6 +150,27 @@ static void test_bpe_pretokenizers(void) {
     REQUIRE(t);
     CHECK_TOK(t, "1234", false, false, '1', '2', '3', '4');
     owl_tokenizer_destroy(t);
+    /* every known pre-tokenizer compiles and splits a mixed text without losing bytes */
+    static const char *const pres[] = {
+        "default", "gpt-2", "llama3", "llama-bpe", "falcon3", "dbrx", "smaug-bpe", "chatglm-bpe",
+        "deepseek-llm", "deepseek-coder", "deepseek-v3", "falcon", "starcoder", "refact",
+        "command-r", "smollm", "codeshell", "exaone", "minerva-7b", "phi-2", "roberta-bpe", "mpt",
+        "olmo", "jais", "qwen2", "stablelm2", "megrez", "poro-chat", "bloom", "gpt3-finnish",
+        "viking"};
+    const char *mixed = "Hello, world! I'm 12345 \xe4\xbd\xa0\xe5\xa5\xbd\n\n  caf\xc3\xa9\t\xf0\x9f\xa6\x99 x=1;  ";
+    for (size_t i = 0; i < sizeof pres / sizeof pres[0]; i++) {
+        owl_tokenizer *tp = bpe_vocab(pres[i], extra, 0, NULL, 0, NULL);
+        CHECKF(tp != NULL, "pre-tokenizer %s", pres[i]);
+        if (!tp) continue;
+        int32_t *ids;
+        size_t n, len;
+        CHECK(owl_tokenize(tp, mixed, strlen(mixed), false, false, &ids, &n, NULL) == 0);
+        char *back = owl_detokenize(tp, ids, n, 0, &len, NULL);
+        CHECKF(back && strcmp(back, mixed) == 0, "pre-tokenizer %s lost bytes", pres[i]);
+        free(back);
+        free(ids);
+        owl_tokenizer_destroy(tp);
+    }
     /* unknown pre-tokenizers are refused by name */
     owl_error err = {{0}};
     owl_tokenizer_desc d;

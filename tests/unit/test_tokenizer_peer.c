@@ -145,7 +145,7 @@ static void test_peer_agreement(void) {
     /* per model: corpus (plain), special lines parsed, special lines as plain text */
     json_t *tasks = json_array();
     for (size_t i = 0; i < n_models; i++) {
-        json_array_append_new(tasks, json_pack("{s:s, s:b, s:O}", "model", models[i].path, "special", 0, "texts", corpus));
+        json_array_append_new(tasks, json_pack("{s:s, s:b, s:b, s:O}", "model", models[i].path, "special", 0, "detok", 1, "texts", corpus));
         json_array_append_new(tasks, json_pack("{s:s, s:b, s:O}", "model", models[i].path, "special", 1, "texts", special));
         json_array_append_new(tasks, json_pack("{s:s, s:b, s:O}", "model", models[i].path, "special", 0, "texts", special));
         json_array_append_new(tasks, json_pack("{s:s, s:b, s:O}", "model", models[i].path, "special", 0, "texts", randoms));
@@ -186,15 +186,21 @@ static void test_peer_agreement(void) {
             test_cur_failed = 1;
             continue;
         }
-        int ok = 0, n = 0;
+        int ok = 0, n = 0, ok_detok = 0, n_detok = 0;
         for (size_t ti = 0; ti < TASKS; ti++) {
             json_t *task = json_array_get(tasks, mi * TASKS + ti);
             json_t *texts = json_object_get(task, "texts");
             bool parse = json_is_true(json_object_get(task, "special"));
             json_t *want_all = json_array_get(ref, mi * TASKS + ti);
+            bool detok = json_is_true(json_object_get(task, "detok"));
             for (size_t si = 0; si < json_array_size(texts); si++) {
                 json_t *s = json_array_get(texts, si);
                 json_t *want = json_array_get(want_all, si);
+                json_t *want_text = NULL;
+                if (detok) {
+                    want_text = json_object_get(want, "text");
+                    want = json_object_get(want, "ids");
+                }
                 int32_t *ids = NULL;
                 size_t nid = 0;
                 owl_tokenize(t, json_string_value(s), json_string_length(s), false, parse, &ids, &nid, &err);
@@ -207,11 +213,27 @@ static void test_peer_agreement(void) {
                     printf("  %s%s differs on \"%.60s\"\n", models[mi].name, parse ? " (special)" : "",
                            json_string_value(s));
                 }
+                if (same && want_text) {
+                    /* llama.cpp's detokenize: specials rendered, its space clean-up applied */
+                    size_t dl;
+                    char *back = owl_detokenize(t, ids, nid, OWL_DETOK_SPECIAL | OWL_DETOK_CLEAN_SPACES, &dl, &err);
+                    bool text_same = back && dl == json_string_length(want_text) &&
+                                     memcmp(back, json_string_value(want_text), dl) == 0;
+                    n_detok++;
+                    if (text_same) {
+                        ok_detok++;
+                    } else if (n_detok - ok_detok <= 3) {
+                        printf("  %s detokenize differs: \"%.60s\" vs \"%.60s\"\n", models[mi].name,
+                               back ? back : "(null)", json_string_value(want_text));
+                    }
+                    free(back);
+                }
                 free(ids);
             }
         }
-        printf("  %s: %d/%d agree\n", models[mi].name, ok, n);
+        printf("  %s: %d/%d agree, detokenize %d/%d\n", models[mi].name, ok, n, ok_detok, n_detok);
         CHECK_EQ_INT(ok, n);
+        CHECK_EQ_INT(ok_detok, n_detok);
         total_ok += ok;
         total += n;
         owl_tokenizer_destroy(t);

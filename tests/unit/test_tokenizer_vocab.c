@@ -41,7 +41,7 @@ static void check_vectors(const char *model, const char *vectors, bool lossless)
     char *out = read_all(path, &no);
     REQUIRE(inp && out);
     static const char sep[] = "\n__ggml_vocab_test__\n";
-    int pass = 0, fail = 0, rt_fail = 0;
+    int pass = 0, fail = 0, rt_fail = 0, stream_fail = 0;
     char *s = inp, *line = out;
     while (*line) {
         char *e = strstr(s, sep);
@@ -61,15 +61,32 @@ static void check_vectors(const char *model, const char *vectors, bool lossless)
             fail++;
             printf("  \"%.*s\"\n    want%s\n    got %s\n", (int)len, s, line, got);
         }
-        if (lossless) {
-            size_t dl;
-            char *back = owl_detokenize(t, ids, n, 0, &dl, &err);
-            if (!back || dl != len || memcmp(back, s, len) != 0) {
-                rt_fail++;
-                printf("  round trip: \"%.*s\" -> \"%s\"\n", (int)len, s, back ? back : "(null)");
-            }
-            free(back);
+        size_t dl;
+        char *back = owl_detokenize(t, ids, n, 0, &dl, &err);
+        if (lossless && (!back || dl != len || memcmp(back, s, len) != 0)) {
+            rt_fail++;
+            printf("  round trip: \"%.*s\" -> \"%s\"\n", (int)len, s, back ? back : "(null)");
         }
+        /* the streaming decoder, token by token, gives the same text */
+        owl_detok_stream *st = owl_detok_stream_new(t, 0);
+        char streamed[8192];
+        size_t sl = 0;
+        for (size_t i = 0; st && i <= n; i++) {
+            const char *piece = "";
+            size_t pl = 0;
+            if (i < n) CHECK(owl_detok_stream_push(st, ids[i], &piece, &pl, &err) == 0);
+            else owl_detok_stream_flush(st, &piece, &pl);
+            if (sl + pl < sizeof streamed) {
+                memcpy(streamed + sl, piece, pl);
+                sl += pl;
+            }
+        }
+        owl_detok_stream_destroy(st);
+        if (back && owl_utf8_valid(back, dl) && (sl != dl || memcmp(streamed, back, dl) != 0)) {
+            stream_fail++;
+            printf("  stream: \"%.*s\" differs from \"%s\"\n", (int)sl, streamed, back);
+        }
+        free(back);
         free(ids);
         if (!e || !nl) break;
         s = e + strlen(sep);
@@ -81,6 +98,7 @@ static void check_vectors(const char *model, const char *vectors, bool lossless)
     CHECK(pass > 40);
     CHECK_EQ_INT(fail, 0);
     CHECK_EQ_INT(rt_fail, 0);
+    CHECK_EQ_INT(stream_fail, 0);
     free(inp);
     free(out);
     owl_tokenizer_destroy(t);
