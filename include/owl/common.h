@@ -51,6 +51,10 @@ bool owl_utf8_valid(const char *s, size_t n);
  * lead byte. */
 int owl_utf8_len(unsigned char c);
 
+/* Reads a whole file ("-" = standard input) into a new NUL-terminated buffer; fails, naming the
+ * path, when it cannot be read or holds more than max bytes. */
+char *owl_read_file(const char *path, size_t max, size_t *len, owl_error *err);
+
 #ifdef __cplusplus
 }
 #endif

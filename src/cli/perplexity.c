@@ -13,30 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    for (size_t r; buf && (r = fread(buf + n, 1, cap - n, f)) > 0;) {
-        n += r;
-        if (n == cap) {
-            char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (buf) buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
 /* -log softmax(logits)[target], computed relative to the maximum in double. */
 static double nll(const float *logits, int64_t n_vocab, int32_t target) {
     float mx = logits[0];
@@ -75,7 +51,7 @@ static int run(int argc, char **argv) {
     if (!path || !text_path) return cli_error("perplexity: usage: owl perplexity MODEL -f TEXT [-c CTX]");
 
     size_t len;
-    char *text = read_file(text_path, &len);
+    char *text = owl_read_file(text_path, (size_t)1 << 30, &len, NULL);
     if (!text) return cli_error("perplexity: cannot read %s", text_path);
     owl_error err = {{0}};
     owl_model *m = owl_model_load(path, &err);

@@ -26,34 +26,9 @@ static const char USAGE[] =
     "  --no-generation-prompt     add_generation_prompt = false (default true)\n"
     "  --var NAME=JSON            another template variable, e.g. --var enable_thinking=false\n";
 
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            char *nb = cap < ((size_t)1 << 30) ? realloc(buf, cap * 2) : NULL;
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t k = fread(buf + n, 1, cap - n, f);
-        if (k == 0) break;
-        n += k;
-    }
-    if (f != stdin) fclose(f);
-    if (buf) *len = n;
-    return buf;
-}
-
 static json_t *load_json(const char *flag, const char *path) {
     size_t len;
-    char *text = read_all(path, &len);
+    char *text = owl_read_file(path, (size_t)64 << 20, &len, NULL);
     if (!text) {
         cli_error("render: %s: cannot read '%s'", flag, path);
         return NULL;
@@ -77,7 +52,7 @@ static char *template_source(const render_args *a, const char *model_tmpl, size_
         FILE *f = fopen(a->tmpl, "rb");
         if (f) {
             fclose(f);
-            char *s = read_all(a->tmpl, len);
+            char *s = owl_read_file(a->tmpl, (size_t)16 << 20, len, NULL);
             if (!s) cli_error("render: cannot read template '%s'", a->tmpl);
             return s;
         }

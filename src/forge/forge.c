@@ -177,23 +177,6 @@ static const char *default_data_dir(char *buf, size_t n) {
     return "../shared/models";
 }
 
-static int read_text(const char *path, char **out, size_t *len, owl_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return owl_errorf(err, "%s: cannot open", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *out = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (!*out || fread(*out, 1, (size_t)n, f) != (size_t)n) {
-        free(*out);
-        fclose(f);
-        return owl_errorf(err, "%s: read failed", path);
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return 0;
-}
-
 int owl_forge(const owl_forge_opts *o, const char *path, owl_error *err) {
     const forge_preset *p = forge_find_preset(o->preset ? o->preset : "");
     if (!p) return owl_errorf(err, "unknown preset '%s'", o->preset ? o->preset : "");
@@ -249,7 +232,7 @@ int owl_forge(const owl_forge_opts *o, const char *path, owl_error *err) {
         char tpath[8192];
         size_t tlen = 0;
         snprintf(tpath, sizeof tpath, "%s/%s", data_dir, p->template_file);
-        if (read_text(tpath, &tmpl, &tlen, err)) goto done;
+        if (!(tmpl = owl_read_file(tpath, (size_t)1 << 20, &tlen, err))) goto done;
         owl_gguf_set_strn(w, "tokenizer.chat_template", tmpl, tlen);
     }
 

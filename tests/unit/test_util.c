@@ -26,8 +26,28 @@ static void test_error_messages(void) {
     CHECK_EQ_INT(owl_errorf(NULL, "ignored"), -1);
 }
 
+static void test_read_file(void) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/f.txt", test_tmpdir());
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f);
+    for (int i = 0; i < 100000; i++) fputc('a' + i % 26, f); /* more than the first chunk */
+    fclose(f);
+    owl_error e = {{0}};
+    size_t n = 0;
+    char *s = owl_read_file(path, 1 << 20, &n, &e);
+    REQUIRE(s);
+    CHECK_EQ_INT(n, 100000);
+    CHECK(s[99999] == 'a' + 99999 % 26 && s[100000] == '\0');
+    free(s);
+    CHECK(owl_read_file(path, 1000, &n, &e) == NULL && strstr(e.msg, "larger than 1000 bytes"));
+    CHECK(owl_read_file("/nonexistent/x", 1000, &n, &e) == NULL && strstr(e.msg, "/nonexistent/x"));
+    remove(path);
+}
+
 int main(void) {
     RUN(test_utf8_valid);
     RUN(test_error_messages);
+    RUN(test_read_file);
     return test_summary();
 }
