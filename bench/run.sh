@@ -5,8 +5,9 @@
 #   models: the SmolLM2-135M and Qwen2.5-0.5B shape twins in Q8_0 and Q4_K_M, SmolLM2 in F16
 #   speed:  pp512 and tg128 (tokens/s, mean of 3 runs for owl; llama.cpp's best run, with 1 and
 #           with 2 threads, and the better of the two is the reference)
-#   limits: decode bound = read bandwidth / bytes read per token; prefill bound = f32 FMA peak /
-#           (2 x parameters)
+#   limits: decode bound = read bandwidth / bytes read per token; prefill bound = arithmetic
+#           peak / (2 x parameters), the int8 dot-product peak for quantized files (their products
+#           run on int8 activations) and the f32 FMA peak for f16/bf16/f32
 #   tokenizer: bench/tokenizer.sh (1 MB of mixed text)
 # Environment: OWL_BENCH_MODELS="preset:type ..." to choose models, OWL_BENCH_REPS (3).
 set -euo pipefail
@@ -30,13 +31,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else 
 rss_of() { /usr/bin/time -f '%M' -o "$work/rss" "$@" >"$work/cmd.out" 2>"$work/cmd.err"; cat "$work/rss"; }
 
 peak=$("$build/bench/peak" "$threads" 1024)
-bw=$(json "$peak" read_gbs); flops=$(json "$peak" f32_fma_gflops)
+bw=$(json "$peak" read_gbs); flops=$(json "$peak" f32_fma_gflops); int8=$(json "$peak" int8_gops)
 
 {
   echo "# owl vs llama.cpp — $day"
   echo
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)."
-  echo "Measured here: read bandwidth $bw GB/s ($(json "$peak" read_gbs_1t) GB/s one thread), f32 FMA peak $flops GFLOP/s ($threads threads, $(json "$peak" simd))."
+  echo "Measured here: read bandwidth $bw GB/s ($(json "$peak" read_gbs_1t) GB/s one thread), f32 FMA peak $flops GFLOP/s, int8 dot-product peak $int8 GOP/s ($threads threads, $(json "$peak" simd))."
   echo "owl: $threads threads, mean of $reps runs. llama.cpp (node-llama-cpp $(node -e "console.log(require('$peer/node_modules/node-llama-cpp/package.json').version)")): best of $reps runs, with 1 and with 2 threads; the ratio is against the better."
   echo
   echo "| model | type | owl pp512 | llama.cpp pp512 (1t / 2t) | pp ratio | owl tg128 | llama.cpp tg128 (1t / 2t) | tg ratio | decode bound | owl % of bound | prefill bound | owl RSS | llama.cpp RSS |"
@@ -63,7 +64,9 @@ for m in $models; do
   lpp=$(awk -v a="$(json "$l1" pp_tps)" -v b="$(json "$l2" pp_tps)" 'BEGIN{print (a > b ? a : b)}')
   ltg=$(awk -v a="$(json "$l1" tg_tps)" -v b="$(json "$l2" tg_tps)" 'BEGIN{print (a > b ? a : b)}')
   bound=$(awk -v bw="$bw" -v b="$per_tok" 'BEGIN{printf "%.0f", bw * 1e9 / b}')
-  pbound=$(awk -v f="$flops" -v p="$params" 'BEGIN{printf "%.0f", f * 1e9 / (2 * p)}')
+  case $type in q*|Q*) pk=$int8 ;; *) pk=$flops ;; esac
+  awk -v x="$pk" 'BEGIN{exit !(x > 0)}' || pk=$flops
+  pbound=$(awk -v f="$pk" -v p="$params" 'BEGIN{printf "%.0f", f * 1e9 / (2 * p)}')
   pct=$(awk -v t="$otg" -v b="$bound" 'BEGIN{printf "%.0f%%", 100 * t / b}')
   printf '| %s | %s | %.1f ± %.1f | %s / %s | %s | %.1f ± %.1f | %s / %s | %s | %s tok/s | %s | %s tok/s | %s MiB | %s MiB |\n' \
     "$preset" "$type" "$opp" "$(json "$o" pp_tps_sd)" "$(json "$l1" pp_tps)" "$(json "$l2" pp_tps)" \
