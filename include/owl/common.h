@@ -47,6 +47,8 @@ char *owl_str_dup(owl_str s);
 
 /* UTF-8: true when the n bytes are well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool owl_utf8_valid(const char *s, size_t n);
+/* Writes code point cp (<= U+10FFFF) as UTF-8 into out (room for 4 bytes); returns the length. */
+size_t owl_utf8_encode(uint32_t cp, char *out);
 /* Length of the UTF-8 sequence that starts with byte c (1..4), or 0 for a continuation or invalid
  * lead byte. */
 int owl_utf8_len(unsigned char c);

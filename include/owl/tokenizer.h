@@ -135,6 +135,10 @@ owl_token_type owl_token_get_type(const owl_tokenizer *t, int32_t id);
 /* Exact lookup of a token's stored text; OWL_TOKEN_NONE when absent. */
 int32_t owl_tokenizer_find(const owl_tokenizer *t, const char *text, size_t len);
 
+/* Byte-level BPE spells each byte as a printable code point (GPT-2's bytes_to_unicode): the
+ * printable Latin-1 bytes stand for themselves, the other 68 take U+0100.. in byte order. */
+uint32_t owl_bpe_byte_codepoint(uint8_t b);
+
 #ifdef __cplusplus
 }
 #endif

@@ -97,15 +97,7 @@ static int hexval(char c) {
 
 static void put_cp(jbuf *b, uint32_t cp) {
     char u[4];
-    if (cp < 0x80) { u[0] = (char)cp; jb_put(b, u, 1); }
-    else if (cp < 0x800) { u[0] = (char)(0xC0 | (cp >> 6)); u[1] = (char)(0x80 | (cp & 0x3F)); jb_put(b, u, 2); }
-    else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12)); u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F)); jb_put(b, u, 3);
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18)); u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); u[3] = (char)(0x80 | (cp & 0x3F)); jb_put(b, u, 4);
-    }
+    jb_put(b, u, owl_utf8_encode(cp, u));
 }
 
 /* A string literal's body, decoded as Python's "unicode-escape" codec does after jinja2 has

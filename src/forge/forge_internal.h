@@ -65,6 +65,9 @@ const forge_preset *forge_find_preset(const char *name);
 int64_t forge_write_vocab(owl_gguf_writer *w, const forge_preset *p, const char *data_dir,
                           owl_error *err);
 
+/* FNV-1a over n bytes: keys of the rank map and the per-tensor weight streams. */
+uint64_t forge_hash(const void *p, size_t n);
+
 /* Fills n floats with N(0, std^2) + mean from the stream named by (seed, name, row). */
 void forge_gaussian(float *out, int64_t n, uint64_t seed, const char *name, int64_t row,
                     float mean, float std);

@@ -4,8 +4,10 @@
  * and also the merge priority. GGUF wants merges ("A B") instead, so they are derived: for each
  * multi-byte token, run BPE over its bytes using only tokens of lower rank; what remains is
  * exactly two parts, and those two are the merge that produces the token. Tokens are spelled in
- * GPT-2's byte-to-unicode alphabet, as llama.cpp expects of "gpt2" vocabularies. */
+ * GPT-2's byte-to-unicode alphabet (owl_bpe_byte_codepoint), as llama.cpp expects of "gpt2"
+ * vocabularies. */
 #include "forge/forge_internal.h"
+#include "owl/tokenizer.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,14 +23,15 @@ typedef struct rank_map {
     size_t *lens;
 } rank_map;
 
-static uint64_t hash_bytes(const uint8_t *p, size_t n) {
+uint64_t forge_hash(const void *data, size_t n) {
+    const uint8_t *p = data;
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
     return h;
 }
 
 static int64_t map_get(const rank_map *m, const uint8_t *p, size_t n) {
-    size_t i = hash_bytes(p, n) & (m->cap - 1);
+    size_t i = forge_hash(p, n) & (m->cap - 1);
     for (;;) {
         int64_t r = m->slots[i];
         if (r < 0) return -1;
@@ -38,7 +41,7 @@ static int64_t map_get(const rank_map *m, const uint8_t *p, size_t n) {
 }
 
 static void map_put(rank_map *m, int64_t rank) {
-    size_t i = hash_bytes(m->bytes[rank], m->lens[rank]) & (m->cap - 1);
+    size_t i = forge_hash(m->bytes[rank], m->lens[rank]) & (m->cap - 1);
     while (m->slots[i] >= 0) i = (i + 1) & (m->cap - 1);
     m->slots[i] = rank;
 }
@@ -73,32 +76,11 @@ static long b64_decode(const char *s, size_t n, uint8_t *out) {
     return len;
 }
 
-/* GPT-2 maps each byte to a printable code point: the printable Latin-1 bytes stand for
- * themselves, the other 68 take 256, 257, ... in byte order. */
-static uint32_t byte_to_codepoint(uint8_t b) {
-    if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174) return b;
-    uint32_t n = 0;
-    for (uint32_t c = 0; c < b; c++) {
-        if (!((c >= 33 && c <= 126) || (c >= 161 && c <= 172) || c >= 174)) n++;
-    }
-    return 256 + n;
-}
-
-static size_t put_utf8(char *out, uint32_t cp) {
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    out[0] = (char)(0xC0 | (cp >> 6));
-    out[1] = (char)(0x80 | (cp & 0x3F));
-    return 2; /* the alphabet stays below U+0800 */
-}
-
 static char *spell(const uint8_t *p, size_t n) {
-    char *s = malloc(2 * n + 1);
+    char *s = malloc(2 * n + 1); /* the alphabet stays below U+0800: at most 2 bytes a byte */
     if (!s) return NULL;
     size_t k = 0;
-    for (size_t i = 0; i < n; i++) k += put_utf8(s + k, byte_to_codepoint(p[i]));
+    for (size_t i = 0; i < n; i++) k += owl_utf8_encode(owl_bpe_byte_codepoint(p[i]), s + k);
     s[k] = '\0';
     return s;
 }

@@ -4,6 +4,7 @@
 #include "forge/forge_internal.h"
 
 #include <math.h>
+#include <string.h>
 
 static uint64_t splitmix64(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
@@ -12,18 +13,12 @@ static uint64_t splitmix64(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
-static uint64_t name_hash(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    while (*s) h = (h ^ (uint8_t)*s++) * 1099511628211ULL;
-    return h;
-}
-
 /* Uniform in (0, 1]: 53 random bits, never zero (log(0) below). */
 static double uniform(uint64_t *s) { return ((double)(splitmix64(s) >> 11) + 1.0) / 9007199254740992.0; }
 
 void forge_gaussian(float *out, int64_t n, uint64_t seed, const char *name, int64_t row, float mean,
                     float std) {
-    uint64_t s = seed ^ name_hash(name) ^ ((uint64_t)row * 0xD1B54A32D192ED03ULL);
+    uint64_t s = seed ^ forge_hash(name, strlen(name)) ^ ((uint64_t)row * 0xD1B54A32D192ED03ULL);
     splitmix64(&s);
     for (int64_t i = 0; i < n; i += 2) {
         /* Box-Muller: two independent normals from two uniforms */

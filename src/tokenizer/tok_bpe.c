@@ -133,8 +133,8 @@ void tok_bpe_encode(const owl_tokenizer *t, const char *text, size_t len, tok_id
         size_t i = 0, o = 0;
         while (i < len) {
             uint32_t cp = tok_utf8_decode((const unsigned char *)text, len, &i);
-            size_t k = tok_utf8_encode(cp, wbuf + o);
-            if (cp >= 0xD800 && cp <= 0xDFFF) tok_utf8_encode(0xFFFD, mbuf + o);
+            size_t k = owl_utf8_encode(cp, wbuf + o);
+            if (cp >= 0xD800 && cp <= 0xDFFF) owl_utf8_encode(0xFFFD, mbuf + o);
             else memcpy(mbuf + o, wbuf + o, k);
             o += k;
         }

@@ -105,7 +105,6 @@ static inline size_t tok_utf8_len(unsigned char c) {
  * consumes one byte and gives U+FFFD, as do values above U+10FFFF. */
 uint32_t tok_utf8_decode(const unsigned char *s, size_t n, size_t *i);
 /* Encodes cp (surrogates included) into out (4 bytes); returns the length. */
-size_t tok_utf8_encode(uint32_t cp, char *out);
 
 /* ---- the tokenizer ------------------------------------------------------------------------------- */
 typedef struct tok_pretok tok_pretok; /* compiled pre-tokenizer regexes (tok_pretok.c) */
@@ -167,8 +166,6 @@ static inline int32_t tok_plain_lookup(const owl_tokenizer *t, const char *s, si
     return id >= 0 && (t->attr[id] & TOK_ATTR_CONTROL) ? -1 : id;
 }
 
-/* Byte-level BPE's printable mapping of the 256 byte values (GPT-2's bytes_to_unicode). */
-uint32_t tok_byte_to_cp(unsigned char b);
 /* The byte for a mapped code point, or -1. */
 int tok_cp_to_byte(uint32_t cp);
 

@@ -283,7 +283,7 @@ static int build_merges(owl_tokenizer *t, const owl_tokenizer_desc *d, owl_error
     if (rc == 0) {
         for (int b = 0; b < 256; b++) {
             char u[4];
-            size_t n = tok_utf8_encode(tok_byte_to_cp((unsigned char)b), u);
+            size_t n = owl_utf8_encode(owl_bpe_byte_codepoint((uint8_t)b), u);
             t->byte_sym[b] = intern_find(&in, u, n);
         }
     }
@@ -327,7 +327,7 @@ owl_tokenizer *owl_tokenizer_new(const owl_tokenizer_desc *d, owl_error *err) {
     for (uint32_t cp = 0; cp < 324; cp++) t->cp_byte[cp] = (int16_t)tok_cp_to_byte(cp);
     for (int b = 0; b < 256; b++) {
         char u[4];
-        t->byte_utf8_len[b] = (uint8_t)tok_utf8_encode(tok_byte_to_cp((unsigned char)b), u);
+        t->byte_utf8_len[b] = (uint8_t)owl_utf8_encode(owl_bpe_byte_codepoint((uint8_t)b), u);
         memcpy(t->byte_utf8[b], u, 2); /* the code points are below U+0800: two bytes at most */
     }
     t->n_vocab = d->n_tokens;

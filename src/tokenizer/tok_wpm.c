@@ -102,7 +102,7 @@ void tok_wpm_encode(const owl_tokenizer *t, const char *text, size_t len, tok_id
             have = true;
         }
         if (!wbuf_reserve(&word, 4)) goto oom;
-        word.n += tok_utf8_encode((uint32_t)utf8proc_tolower((utf8proc_int32_t)c), word.p + word.n);
+        word.n += owl_utf8_encode((uint32_t)utf8proc_tolower((utf8proc_int32_t)c), word.p + word.n);
         if (punct) { /* a word of its own */
             cover_word(t, word.p, word.n, out);
             have = false;
