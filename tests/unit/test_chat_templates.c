@@ -7,23 +7,6 @@
 #include <pthread.h>
 #include <time.h>
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) buf[n] = '\0';
-    if (len) *len = (size_t)n;
-    return buf;
-}
-
 /* special_tokens.tsv: file<TAB>bos<TAB>eos */
 static int tokens_for(const char *tsv, const char *file, char *bos, char *eos, size_t cap) {
     char *line = strtok((char *)tsv, "\n");
@@ -53,7 +36,7 @@ static void test_conformance(void) {
     *strrchr(root, '/') = '\0';
     *strrchr(root, '/') = '\0';
     char path[8192];
-    char *index = slurp(dir, NULL);
+    char *index = owl_read_file(dir, SIZE_MAX, NULL, NULL);
     REQUIRE(index);
     char *save = NULL;
     for (char *line = strtok_r(index, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -62,14 +45,14 @@ static void test_conformance(void) {
         if (sscanf(line, "%255[^\t]\t%255[^\t]\t%15[^\t]\t%63[^\t]", tstem, cstem, status, kind) < 3) continue;
         pairs_total++;
         snprintf(path, sizeof path, "%s/special_tokens.tsv", root);
-        char *tsv = slurp(path, NULL);
+        char *tsv = owl_read_file(path, SIZE_MAX, NULL, NULL);
         char file[300], bos[256] = "", eos[256] = "";
         snprintf(file, sizeof file, "%s.jinja", tstem);
         if (!tsv || tokens_for(tsv, file, bos, eos, sizeof bos) != 0) printf("  no tokens for %s\n", file);
         free(tsv);
         size_t srclen;
         snprintf(path, sizeof path, "%s/%s.jinja", root, tstem);
-        char *src = slurp(path, &srclen);
+        char *src = owl_read_file(path, SIZE_MAX, &srclen, NULL);
         snprintf(path, sizeof path, "%s/cases/%s.json", root, cstem);
         json_error_t jerr;
         json_t *c = json_load_file(path, 0, &jerr);
@@ -110,7 +93,7 @@ static void test_conformance(void) {
         if (strcmp(status, "ok") == 0) {
             snprintf(path, sizeof path, "%s/expected/%s__%s.txt", root, tstem, cstem);
             size_t elen;
-            char *exp = slurp(path, &elen);
+            char *exp = owl_read_file(path, SIZE_MAX, &elen, NULL);
             ok = rc == 0 && exp && elen == out_len && memcmp(exp, out, elen) == 0;
             if (!ok) {
                 printf("  %s__%s: %s\n", tstem, cstem, rc ? err.msg : "output differs");
@@ -123,7 +106,7 @@ static void test_conformance(void) {
             free(exp);
         } else {
             snprintf(path, sizeof path, "%s/expected/%s__%s.error", root, tstem, cstem);
-            char *exp = slurp(path, NULL);
+            char *exp = owl_read_file(path, SIZE_MAX, NULL, NULL);
             ok = rc != 0;
             /* Python's message, word for word, when the template raised it; otherwise the error
              * must at least carry Python's wording after our "line N: " prefix. */
@@ -159,7 +142,7 @@ static void test_conformance(void) {
 static void test_speed(void) {
     SHARED_OR_SKIP(path, "models/templates/Qwen-Qwen3-0.6B.jinja");
     size_t len;
-    char *src = slurp(path, &len);
+    char *src = owl_read_file(path, SIZE_MAX, &len, NULL);
     REQUIRE(src);
     owl_error err;
     owl_template *t = owl_template_parse(src, len, &err);
@@ -216,7 +199,7 @@ static void test_threads(void) {
     SHARED_OR_SKIP(path, "models/templates/Qwen-Qwen3-0.6B.jinja");
     SHARED_OR_SKIP(cpath, "models/templates/cases/11_tools_roundtrip_parallel.json");
     size_t len;
-    char *src = slurp(path, &len);
+    char *src = owl_read_file(path, SIZE_MAX, &len, NULL);
     REQUIRE(src);
     owl_error err;
     owl_template *t = owl_template_parse(src, len, &err);

@@ -51,14 +51,9 @@ static const char *forge(const char *type, char *path, size_t cap) {
 }
 
 static float *read_floats(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    float *v = malloc((size_t)sz);
-    *n = fread(v, 4, (size_t)sz / 4, f);
-    fclose(f);
+    size_t bytes = 0;
+    float *v = (float *)owl_read_file(path, SIZE_MAX, &bytes, NULL); /* malloc: aligned for float */
+    *n = bytes / sizeof(float);
     return v;
 }
 

@@ -7,22 +7,6 @@
 #include "test.h"
 #include "tokenizer/twin_vocab.h"
 
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) buf[n] = '\0', *len = (size_t)n;
-    return buf;
-}
-
 /* Runs the vectors of `vectors` (a path without .inp/.out) through the tokenizer of `model`. */
 static void check_vectors(const char *model, const char *vectors, bool lossless) {
     owl_error err = {{0}};
@@ -36,9 +20,9 @@ static void check_vectors(const char *model, const char *vectors, bool lossless)
     char path[1024];
     size_t ni, no;
     snprintf(path, sizeof path, "%s.inp", vectors);
-    char *inp = read_all(path, &ni);
+    char *inp = owl_read_file(path, SIZE_MAX, &ni, NULL);
     snprintf(path, sizeof path, "%s.out", vectors);
-    char *out = read_all(path, &no);
+    char *out = owl_read_file(path, SIZE_MAX, &no, NULL);
     REQUIRE(inp && out);
     static const char sep[] = "\n__ggml_vocab_test__\n";
     int pass = 0, fail = 0, rt_fail = 0, stream_fail = 0;
