@@ -1,0 +1,717 @@
+/* AVX-512 batched products (prefill): Y[t][r] for tiles of weight rows against every token of a
+ * batch, each tile decoded once and reused across the whole batch (see owl_gemm_fn in
+ * kernels.h). The quantized types run on VNNI's u8×s8 dot products, F16 on FMA.
+ *
+ * Throughput on this class of core (measured with enough independent chains): one 512-bit
+ * vpdpbusd per cycle (64 multiply-adds) against one 256-bit vpdpbusd (32), so the tiles are 16
+ * rows wide and held in zmm registers; the 8-row ymm form remains for a last tile of 8 rows. */
+#include "tensor/kernels.h"
+
+#include "tensor/blocks.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+static inline __m512 load_f16(const uint16_t *p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+
+static inline __m512 load_f16_mask(const uint16_t *p, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+}
+
+typedef struct q8_aux {
+    float d;
+    int32_t corr;
+} q8_aux;
+
+static void gemm_prep_q8_0(int64_t n, const void *act, void *aux) {
+    const owl_block_q8_0 *x = act;
+    q8_aux *o = aux;
+    for (int64_t b = 0; b < n / 32; b++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)x[b].qs);
+        __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), q);
+        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+        o[b].d = _cvtsh_ss(x[b].d);
+        o[b].corr = -128 * _mm_cvtsi128_si32(h);
+    }
+}
+
+/* 8×8 transpose of 32-bit lanes: afterwards r[g] holds dword g of each of the eight inputs. */
+static inline void transpose8x8_epi32(__m256i r[8]) {
+    __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+    __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+    __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+    __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+    __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+    __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+    __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+    __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+    r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+    r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+    r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+    r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+    r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+    r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+    r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+    r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+}
+
+/* For each tile of 8 weight rows, the rows' codes are transposed once (for the whole row
+ * length) so that lane j of vector g holds bytes 4g..4g+3 of row j, as unsigned (+128). A dpbusd
+ * of such a vector with the broadcast bytes 4g..4g+3 of a token then adds to lane j the products
+ * for row j: eight dpbusd per 32-element block leave the eight rows' exact integer dot products
+ * in the eight lanes, and the block scales apply to all eight at once. The transposed tile stays
+ * in L1 while every token of the batch streams past it, two tokens at a time (four independent
+ * dpbusd chains, so the multiplier does not wait on its own latency). */
+#define GEMM_SPAN 48
+
+/* The 32 signed codes and the f16 scale of block b of a row, for the symmetric 32-element
+ * types (codes: q8_0 as stored, q4_0 nibble - 8, q5_0 five bits - 16). */
+static inline __m256i block_codes(owl_type type, const void *row, int64_t b, uint16_t *d) {
+    switch (type) {
+    case OWL_TYPE_Q4_0: {
+        const owl_block_q4_0 *x = (const owl_block_q4_0 *)row + b;
+        *d = x->d;
+        __m128i v = _mm_loadu_si128((const __m128i *)x->qs);
+        __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
+        return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+    }
+    case OWL_TYPE_Q5_0: {
+        const owl_block_q5_0 *x = (const owl_block_q5_0 *)row + b;
+        *d = x->d;
+        uint32_t h;
+        memcpy(&h, x->qh, 4);
+        __m128i v = _mm_loadu_si128((const __m128i *)x->qs);
+        __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
+        /* bit j of h -> 0x10 in byte j */
+        __m256i hb = _mm256_maskz_mov_epi8((__mmask32)h, _mm256_set1_epi8(0x10));
+        return _mm256_sub_epi8(_mm256_or_si256(q, hb), _mm256_set1_epi8(16));
+    }
+    default: {
+        const owl_block_q8_0 *x = (const owl_block_q8_0 *)row + b;
+        *d = x->d;
+        return _mm256_loadu_si256((const __m256i *)x->qs);
+    }
+    }
+}
+
+static void gemm_sym32_x8(owl_type type, int64_t n, int64_t n_rows, const void *w, size_t row_bytes,
+                       const void *act, size_t act_row, const void *aux, int64_t n_tok, float *y,
+                       int64_t y_stride) {
+    const int64_t nb = n / 32;
+    const q8_aux *ax = aux;
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    /* The row length is cut into spans of GEMM_SPAN blocks so the tile (12 KiB) and the scales
+     * stay in L1 next to the streaming activations; partial sums go through y. */
+    __m256i tile[GEMM_SPAN][8];
+    __m256 dws[GEMM_SPAN];
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 8)
+    for (int64_t kb0 = 0; kb0 < nb; kb0 += GEMM_SPAN) {
+        const int64_t kb1 = kb0 + GEMM_SPAN < nb ? kb0 + GEMM_SPAN : nb;
+        for (int64_t b = kb0; b < kb1; b++) {
+            uint16_t d[8];
+            for (int j = 0; j < 8; j++)
+                tile[b - kb0][j] = _mm256_xor_si256(block_codes(type, (const char *)w + (size_t)(r0 + j) * row_bytes, b, &d[j]), flip);
+            transpose8x8_epi32(tile[b - kb0]);
+            dws[b - kb0] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d));
+        }
+        int64_t t = 0;
+        /* Four tokens at a time: each tile vector loaded once feeds four dpbusd. */
+        for (; t + 4 <= n_tok; t += 4) {
+            const owl_block_q8_0 *x[4];
+            const q8_aux *a[4];
+            float *yt[4];
+            __m256 f[4];
+            for (int i = 0; i < 4; i++) {
+                x[i] = (const owl_block_q8_0 *)((const char *)act + (size_t)(t + i) * act_row);
+                a[i] = ax + (size_t)(t + i) * (size_t)nb;
+                yt[i] = y + (t + i) * y_stride + r0;
+                f[i] = kb0 ? _mm256_loadu_ps(yt[i]) : _mm256_setzero_ps();
+            }
+            for (int64_t b = kb0; b < kb1; b++) {
+                const __m256i *T = tile[b - kb0];
+                int32_t w0[8], w1[8], w2[8], w3[8];
+                memcpy(w0, x[0][b].qs, 32);
+                memcpy(w1, x[1][b].qs, 32);
+                memcpy(w2, x[2][b].qs, 32);
+                memcpy(w3, x[3][b].qs, 32);
+                __m256i p0 = _mm256_set1_epi32(a[0][b].corr), p1 = _mm256_set1_epi32(a[1][b].corr);
+                __m256i p2 = _mm256_set1_epi32(a[2][b].corr), p3 = _mm256_set1_epi32(a[3][b].corr);
+                for (int g = 0; g < 8; g++) {
+                    const __m256i tg = T[g];
+                    p0 = _mm256_dpbusd_epi32(p0, tg, _mm256_set1_epi32(w0[g]));
+                    p1 = _mm256_dpbusd_epi32(p1, tg, _mm256_set1_epi32(w1[g]));
+                    p2 = _mm256_dpbusd_epi32(p2, tg, _mm256_set1_epi32(w2[g]));
+                    p3 = _mm256_dpbusd_epi32(p3, tg, _mm256_set1_epi32(w3[g]));
+                }
+                const __m256 dw = dws[b - kb0];
+                f[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_mul_ps(dw, _mm256_set1_ps(a[0][b].d)), f[0]);
+                f[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_mul_ps(dw, _mm256_set1_ps(a[1][b].d)), f[1]);
+                f[2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p2), _mm256_mul_ps(dw, _mm256_set1_ps(a[2][b].d)), f[2]);
+                f[3] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p3), _mm256_mul_ps(dw, _mm256_set1_ps(a[3][b].d)), f[3]);
+            }
+            for (int i = 0; i < 4; i++) _mm256_storeu_ps(yt[i], f[i]);
+        }
+        for (; t + 2 <= n_tok; t += 2) {
+            const owl_block_q8_0 *x0 = (const owl_block_q8_0 *)((const char *)act + (size_t)t * act_row);
+            const owl_block_q8_0 *x1 = (const owl_block_q8_0 *)((const char *)act + (size_t)(t + 1) * act_row);
+            const q8_aux *a0 = ax + (size_t)t * (size_t)nb, *a1 = a0 + nb;
+            float *y0 = y + t * y_stride + r0, *y1 = y0 + y_stride;
+            __m256 f0 = kb0 ? _mm256_loadu_ps(y0) : _mm256_setzero_ps();
+            __m256 f1 = kb0 ? _mm256_loadu_ps(y1) : _mm256_setzero_ps();
+            for (int64_t b = kb0; b < kb1; b++) {
+                const __m256i *T = tile[b - kb0];
+                int32_t w0[8], w1[8];
+                memcpy(w0, x0[b].qs, 32);
+                memcpy(w1, x1[b].qs, 32);
+                __m256i p0 = _mm256_set1_epi32(a0[b].corr), p1 = _mm256_setzero_si256();
+                __m256i q0 = _mm256_set1_epi32(a1[b].corr), q1 = _mm256_setzero_si256();
+                for (int g = 0; g < 8; g += 2) {
+                    p0 = _mm256_dpbusd_epi32(p0, T[g], _mm256_set1_epi32(w0[g]));
+                    q0 = _mm256_dpbusd_epi32(q0, T[g], _mm256_set1_epi32(w1[g]));
+                    p1 = _mm256_dpbusd_epi32(p1, T[g + 1], _mm256_set1_epi32(w0[g + 1]));
+                    q1 = _mm256_dpbusd_epi32(q1, T[g + 1], _mm256_set1_epi32(w1[g + 1]));
+                }
+                const __m256 dw = dws[b - kb0];
+                f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1)), _mm256_mul_ps(dw, _mm256_set1_ps(a0[b].d)), f0);
+                f1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(q0, q1)), _mm256_mul_ps(dw, _mm256_set1_ps(a1[b].d)), f1);
+            }
+            _mm256_storeu_ps(y0, f0);
+            _mm256_storeu_ps(y1, f1);
+        }
+        for (; t < n_tok; t++) {
+            const owl_block_q8_0 *x0 = (const owl_block_q8_0 *)((const char *)act + (size_t)t * act_row);
+            const q8_aux *a0 = ax + (size_t)t * (size_t)nb;
+            float *y0 = y + t * y_stride + r0;
+            __m256 f0 = kb0 ? _mm256_loadu_ps(y0) : _mm256_setzero_ps();
+            for (int64_t b = kb0; b < kb1; b++) {
+                const __m256i *T = tile[b - kb0];
+                int32_t w0[8];
+                memcpy(w0, x0[b].qs, 32);
+                __m256i p0 = _mm256_set1_epi32(a0[b].corr), p1 = _mm256_setzero_si256();
+                for (int g = 0; g < 8; g += 2) {
+                    p0 = _mm256_dpbusd_epi32(p0, T[g], _mm256_set1_epi32(w0[g]));
+                    p1 = _mm256_dpbusd_epi32(p1, T[g + 1], _mm256_set1_epi32(w0[g + 1]));
+                }
+                f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1)), _mm256_mul_ps(dws[b - kb0], _mm256_set1_ps(a0[b].d)), f0);
+            }
+            _mm256_storeu_ps(y0, f0);
+        }
+    }
+}
+
+/* ---- 16-row tiles ------------------------------------------------------------------------------
+ * The same scheme at full width: lane j of tile vector g holds bytes 4g..4g+3 of row j (j < 16),
+ * so each vpdpbusd does 64 multiply-adds. Four tokens share each tile vector load, and each token
+ * keeps two dependency chains (even and odd dwords) so eight chains hide vpdpbusd's latency. The
+ * activation dwords are broadcast straight from memory into the dot product. */
+#define SYM_SPAN 32 /* blocks per tile pass: 32 × 512 bytes = 16 KiB of tile in L1 */
+
+static inline __m512i bcast32(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* Σ over one block of the codes of 16 rows times one token's 32 activations, split over two
+ * chains (the caller adds them): a += dwords 0,2,4,6; b += dwords 1,3,5,7. */
+#define SYM_BLOCK(T, x, a, b)                                                                      \
+    do {                                                                                           \
+        a = _mm512_dpbusd_epi32(a, (T)[0], bcast32((x) + 0));                                      \
+        b = _mm512_dpbusd_epi32(b, (T)[1], bcast32((x) + 4));                                      \
+        a = _mm512_dpbusd_epi32(a, (T)[2], bcast32((x) + 8));                                      \
+        b = _mm512_dpbusd_epi32(b, (T)[3], bcast32((x) + 12));                                     \
+        a = _mm512_dpbusd_epi32(a, (T)[4], bcast32((x) + 16));                                     \
+        b = _mm512_dpbusd_epi32(b, (T)[5], bcast32((x) + 20));                                     \
+        a = _mm512_dpbusd_epi32(a, (T)[6], bcast32((x) + 24));                                     \
+        b = _mm512_dpbusd_epi32(b, (T)[7], bcast32((x) + 28));                                     \
+    } while (0)
+
+static void gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, size_t row_bytes,
+                       const void *act, size_t act_row, const void *aux, int64_t n_tok, float *y,
+                       int64_t y_stride) {
+    const int64_t nb = n / 32;
+    const q8_aux *ax = aux;
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    __m512i tile[SYM_SPAN][8];
+    __m512 dws[SYM_SPAN];
+    const int64_t n16 = n_rows / 16 * 16;
+    for (int64_t r0 = 0; r0 < n16; r0 += 16)
+    for (int64_t kb0 = 0; kb0 < nb; kb0 += SYM_SPAN) {
+        const int64_t kb1 = kb0 + SYM_SPAN < nb ? kb0 + SYM_SPAN : nb;
+        for (int64_t b = kb0; b < kb1; b++) {
+            uint16_t d[16];
+            __m256i lo[8], hi[8];
+            for (int j = 0; j < 8; j++) {
+                lo[j] = _mm256_xor_si256(block_codes(type, (const char *)w + (size_t)(r0 + j) * row_bytes, b, &d[j]), flip);
+                hi[j] = _mm256_xor_si256(block_codes(type, (const char *)w + (size_t)(r0 + 8 + j) * row_bytes, b, &d[8 + j]), flip);
+            }
+            transpose8x8_epi32(lo);
+            transpose8x8_epi32(hi);
+            for (int g = 0; g < 8; g++) tile[b - kb0][g] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[g]), hi[g], 1);
+            dws[b - kb0] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d));
+        }
+        int64_t t = 0;
+        for (; t + 4 <= n_tok; t += 4) {
+            const owl_block_q8_0 *x0 = (const owl_block_q8_0 *)((const char *)act + (size_t)t * act_row);
+            const owl_block_q8_0 *x1 = (const owl_block_q8_0 *)((const char *)x0 + act_row);
+            const owl_block_q8_0 *x2 = (const owl_block_q8_0 *)((const char *)x1 + act_row);
+            const owl_block_q8_0 *x3 = (const owl_block_q8_0 *)((const char *)x2 + act_row);
+            const q8_aux *a0 = ax + (size_t)t * (size_t)nb, *a1 = a0 + nb, *a2 = a1 + nb, *a3 = a2 + nb;
+            float *y0 = y + t * y_stride + r0, *y1 = y0 + y_stride, *y2 = y1 + y_stride, *y3 = y2 + y_stride;
+            __m512 f0 = kb0 ? _mm512_loadu_ps(y0) : _mm512_setzero_ps();
+            __m512 f1 = kb0 ? _mm512_loadu_ps(y1) : _mm512_setzero_ps();
+            __m512 f2 = kb0 ? _mm512_loadu_ps(y2) : _mm512_setzero_ps();
+            __m512 f3 = kb0 ? _mm512_loadu_ps(y3) : _mm512_setzero_ps();
+            for (int64_t b = kb0; b < kb1; b++) {
+                const __m512i *T = tile[b - kb0];
+                __m512i p0 = _mm512_set1_epi32(a0[b].corr), q0 = _mm512_setzero_si512();
+                __m512i p1 = _mm512_set1_epi32(a1[b].corr), q1 = _mm512_setzero_si512();
+                __m512i p2 = _mm512_set1_epi32(a2[b].corr), q2 = _mm512_setzero_si512();
+                __m512i p3 = _mm512_set1_epi32(a3[b].corr), q3 = _mm512_setzero_si512();
+                SYM_BLOCK(T, x0[b].qs, p0, q0);
+                SYM_BLOCK(T, x1[b].qs, p1, q1);
+                SYM_BLOCK(T, x2[b].qs, p2, q2);
+                SYM_BLOCK(T, x3[b].qs, p3, q3);
+                const __m512 dw = dws[b - kb0];
+                f0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(p0, q0)), _mm512_mul_ps(dw, _mm512_set1_ps(a0[b].d)), f0);
+                f1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(p1, q1)), _mm512_mul_ps(dw, _mm512_set1_ps(a1[b].d)), f1);
+                f2 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(p2, q2)), _mm512_mul_ps(dw, _mm512_set1_ps(a2[b].d)), f2);
+                f3 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(p3, q3)), _mm512_mul_ps(dw, _mm512_set1_ps(a3[b].d)), f3);
+            }
+            _mm512_storeu_ps(y0, f0);
+            _mm512_storeu_ps(y1, f1);
+            _mm512_storeu_ps(y2, f2);
+            _mm512_storeu_ps(y3, f3);
+        }
+        for (; t < n_tok; t++) {
+            const owl_block_q8_0 *x0 = (const owl_block_q8_0 *)((const char *)act + (size_t)t * act_row);
+            const q8_aux *a0 = ax + (size_t)t * (size_t)nb;
+            float *y0 = y + t * y_stride + r0;
+            __m512 f0 = kb0 ? _mm512_loadu_ps(y0) : _mm512_setzero_ps();
+            for (int64_t b = kb0; b < kb1; b++) {
+                __m512i p0 = _mm512_set1_epi32(a0[b].corr), q0 = _mm512_setzero_si512();
+                SYM_BLOCK(tile[b - kb0], x0[b].qs, p0, q0);
+                f0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(p0, q0)), _mm512_mul_ps(dws[b - kb0], _mm512_set1_ps(a0[b].d)), f0);
+            }
+            _mm512_storeu_ps(y0, f0);
+        }
+    }
+    if (n16 < n_rows)
+        gemm_sym32_x8(type, n, n_rows - n16, (const char *)w + (size_t)n16 * row_bytes, row_bytes, act,
+                      act_row, aux, n_tok, y + n16, y_stride);
+}
+
+static void gemm_q8_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    gemm_sym32(OWL_TYPE_Q8_0, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
+}
+
+static void gemm_q4_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    gemm_sym32(OWL_TYPE_Q4_0, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
+}
+
+static void gemm_q5_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    gemm_sym32(OWL_TYPE_Q5_0, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
+}
+
+
+/* ---- k-quant batched products ---------------------------------------------------------------
+ * The same tile scheme as gemm_sym32, over 256-element super-blocks: the codes of 8 rows are
+ * stored transposed (lane = row) per sub-block, so one dpbusd per 4 elements serves all 8 rows,
+ * and each sub-block's integer sum is scaled by the 8 rows' sub-block scales at once. The codes
+ * are unsigned (Q4_K 0..15, Q6_K 0..63), so the Q8_K activations multiply them directly. */
+
+#define KTILE_SPAN 8 /* super-blocks per tile pass */
+
+static void gemm_kq_nop_prep(int64_t n, const void *act, void *aux) {
+    (void)n;
+    (void)act;
+    (void)aux;
+}
+
+/* Transposes 8 rows × 32 bytes (rows given as vectors) into out[g] = dword g of each row. */
+static inline void tile32(__m256i rows[8], __m256i out[8]) {
+    transpose8x8_epi32(rows);
+    for (int g = 0; g < 8; g++) out[g] = rows[g];
+}
+
+typedef struct q4k_tile {
+    __m256i codes[8][8];  /* [sub-block][dword] */
+    __m256i sc[8], mn[8]; /* per sub-block: the 8 rows' scale / min as int32 */
+    __m256 d, dmin;
+} q4k_tile;
+
+static void gemm_q4_K_x8(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    (void)aux;
+    const int64_t nsb = n / 256;
+    q4k_tile tiles[KTILE_SPAN]; /* ~21 KiB: stays in L1 */
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 8)
+    for (int64_t sb0 = 0; sb0 < nsb; sb0 += KTILE_SPAN) {
+        const int64_t sb1 = sb0 + KTILE_SPAN < nsb ? sb0 + KTILE_SPAN : nsb;
+        for (int64_t sb = sb0; sb < sb1; sb++) {
+            q4k_tile *T = &tiles[sb - sb0];
+            uint8_t scs[8][8], mns[8][8];
+            uint16_t ds[8], dms[8];
+            __m256i lo[4][8], hi[4][8];
+            for (int j = 0; j < 8; j++) {
+                const owl_block_q4_K *x = (const owl_block_q4_K *)((const char *)w + (size_t)(r0 + j) * row_bytes) + sb;
+                uint32_t u[4];
+                owl_k4_unpack(x->scales, u);
+                memcpy(scs[j], u, 8);
+                memcpy(mns[j], u + 2, 8);
+                ds[j] = x->d;
+                dms[j] = x->dmin;
+                for (int c = 0; c < 4; c++) {
+                    __m256i v = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * c));
+                    lo[c][j] = _mm256_and_si256(v, low);
+                    hi[c][j] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+                }
+            }
+            for (int c = 0; c < 4; c++) {
+                tile32(lo[c], T->codes[2 * c]);
+                tile32(hi[c], T->codes[2 * c + 1]);
+            }
+            for (int sbj = 0; sbj < 8; sbj++) {
+                T->sc[sbj] = _mm256_setr_epi32(scs[0][sbj], scs[1][sbj], scs[2][sbj], scs[3][sbj], scs[4][sbj], scs[5][sbj], scs[6][sbj], scs[7][sbj]);
+                T->mn[sbj] = _mm256_setr_epi32(mns[0][sbj], mns[1][sbj], mns[2][sbj], mns[3][sbj], mns[4][sbj], mns[5][sbj], mns[6][sbj], mns[7][sbj]);
+            }
+            T->d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)ds));
+            T->dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dms));
+        }
+        for (int64_t t = 0; t < n_tok; t++) {
+            const owl_block_q8_K *xa = (const owl_block_q8_K *)((const char *)act + (size_t)t * act_row);
+            float *yt = y + t * y_stride + r0;
+            __m256 f = sb0 ? _mm256_loadu_ps(yt) : _mm256_setzero_ps();
+            for (int64_t sb = sb0; sb < sb1; sb++) {
+                const q4k_tile *T = &tiles[sb - sb0];
+                const owl_block_q8_K *x = &xa[sb];
+                int32_t xw[64];
+                memcpy(xw, x->qs, 256);
+                __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
+                for (int j = 0; j < 8; j++) {
+                    __m256i p0 = _mm256_setzero_si256(), p1 = _mm256_setzero_si256();
+                    for (int g = 0; g < 8; g += 2) {
+                        p0 = _mm256_dpbusd_epi32(p0, T->codes[j][g], _mm256_set1_epi32(xw[8 * j + g]));
+                        p1 = _mm256_dpbusd_epi32(p1, T->codes[j][g + 1], _mm256_set1_epi32(xw[8 * j + g + 1]));
+                    }
+                    isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(_mm256_add_epi32(p0, p1), T->sc[j]));
+                    msum = _mm256_add_epi32(msum, _mm256_mullo_epi32(T->mn[j], _mm256_set1_epi32(x->bsums[2 * j] + x->bsums[2 * j + 1])));
+                }
+                const __m256 xd = _mm256_set1_ps(x->d);
+                f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(T->d, xd), f);
+                f = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(T->dmin, xd), f);
+            }
+            _mm256_storeu_ps(yt, f);
+        }
+    }
+}
+
+typedef struct q6k_tile {
+    __m256i codes[16][4]; /* [sub-block of 16][dword] */
+    __m256i sc[16];
+    __m256 d;
+} q6k_tile;
+
+static void gemm_q6_K_x8(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    (void)aux;
+    const int64_t nsb = n / 256;
+    q6k_tile tiles[KTILE_SPAN]; /* ~21 KiB: stays in L1 */
+    const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 8)
+    for (int64_t sb0 = 0; sb0 < nsb; sb0 += KTILE_SPAN) {
+        const int64_t sb1 = sb0 + KTILE_SPAN < nsb ? sb0 + KTILE_SPAN : nsb;
+        for (int64_t sb = sb0; sb < sb1; sb++) {
+            q6k_tile *T = &tiles[sb - sb0];
+            __m256i q[8][8]; /* [32-element group 0..7][row] */
+            int8_t scs[8][16];
+            uint16_t ds[8];
+            for (int j = 0; j < 8; j++) {
+                const owl_block_q6_K *x = (const owl_block_q6_K *)((const char *)w + (size_t)(r0 + j) * row_bytes) + sb;
+                memcpy(scs[j], x->scales, 16);
+                ds[j] = x->d;
+                for (int h = 0; h < 2; h++) {
+                    const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+                    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+                    const __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+                    q[4 * h + 0][j] = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_slli_epi16(_mm256_and_si256(qh, three), 4));
+                    q[4 * h + 1][j] = _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), three), 4));
+                    q[4 * h + 2][j] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), three), 4));
+                    q[4 * h + 3][j] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), three), 4));
+                }
+            }
+            for (int g32 = 0; g32 < 8; g32++) {
+                __m256i tt[8];
+                tile32(q[g32], tt);
+                for (int g = 0; g < 4; g++) {
+                    T->codes[2 * g32][g] = tt[g];
+                    T->codes[2 * g32 + 1][g] = tt[4 + g];
+                }
+            }
+            for (int s16 = 0; s16 < 16; s16++)
+                T->sc[s16] = _mm256_setr_epi32(scs[0][s16], scs[1][s16], scs[2][s16], scs[3][s16], scs[4][s16], scs[5][s16], scs[6][s16], scs[7][s16]);
+            T->d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)ds));
+        }
+        for (int64_t t = 0; t < n_tok; t++) {
+            const owl_block_q8_K *xa = (const owl_block_q8_K *)((const char *)act + (size_t)t * act_row);
+            float *yt = y + t * y_stride + r0;
+            __m256 f = sb0 ? _mm256_loadu_ps(yt) : _mm256_setzero_ps();
+            for (int64_t sb = sb0; sb < sb1; sb++) {
+                const q6k_tile *T = &tiles[sb - sb0];
+                const owl_block_q8_K *x = &xa[sb];
+                int32_t xw[64];
+                memcpy(xw, x->qs, 256);
+                __m256i isum = _mm256_setzero_si256();
+                for (int s16 = 0; s16 < 16; s16++) {
+                    /* Codes are q + 32: start from -32·Σx of the sub-block. */
+                    __m256i p0 = _mm256_set1_epi32(-32 * x->bsums[s16]), p1 = _mm256_setzero_si256();
+                    p0 = _mm256_dpbusd_epi32(p0, T->codes[s16][0], _mm256_set1_epi32(xw[4 * s16]));
+                    p1 = _mm256_dpbusd_epi32(p1, T->codes[s16][1], _mm256_set1_epi32(xw[4 * s16 + 1]));
+                    p0 = _mm256_dpbusd_epi32(p0, T->codes[s16][2], _mm256_set1_epi32(xw[4 * s16 + 2]));
+                    p1 = _mm256_dpbusd_epi32(p1, T->codes[s16][3], _mm256_set1_epi32(xw[4 * s16 + 3]));
+                    isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(_mm256_add_epi32(p0, p1), T->sc[s16]));
+                }
+                f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(T->d, _mm256_set1_ps(x->d)), f);
+            }
+            _mm256_storeu_ps(yt, f);
+        }
+    }
+}
+
+/* ---- k-quants with 16-row tiles ----------------------------------------------------------------
+ * As above at full width: the codes of 16 rows transposed per sub-block (lane = row). Q4_K's
+ * mins term Σ_j min_j · Σx_j goes through vpdpwssd on (min_j, min_j+1) pairs against the
+ * activations' 32-element sums, four instructions per super-block for all 16 rows. */
+#define KTILE16_SPAN 4 /* super-blocks per tile pass (~21 KiB) */
+
+/* Rows r0..r0+15 of 32 bytes each (lo: rows 0-7, hi: rows 8-15), transposed to out[g] = dword g
+ * of each of the 16 rows. */
+static inline void tile32x16(__m256i lo[8], __m256i hi[8], __m512i out[8]) {
+    transpose8x8_epi32(lo);
+    transpose8x8_epi32(hi);
+    for (int g = 0; g < 8; g++) out[g] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[g]), hi[g], 1);
+}
+
+typedef struct q4k_tile16 {
+    __m512i codes[8][8];     /* [sub-block][dword] */
+    __m512i sc[8];           /* per sub-block: the 16 rows' scales as int32 */
+    __m512i mn[4];           /* per pair of sub-blocks: the rows' (min 2k, min 2k+1) as int16 */
+    __m512 d, dmin;
+} q4k_tile16;
+
+static void gemm_q4_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    const int64_t nsb = n / 256, n16 = n_rows / 16 * 16;
+    q4k_tile16 tiles[KTILE16_SPAN];
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    for (int64_t r0 = 0; r0 < n16; r0 += 16)
+    for (int64_t sb0 = 0; sb0 < nsb; sb0 += KTILE16_SPAN) {
+        const int64_t sb1 = sb0 + KTILE16_SPAN < nsb ? sb0 + KTILE16_SPAN : nsb;
+        for (int64_t sb = sb0; sb < sb1; sb++) {
+            q4k_tile16 *T = &tiles[sb - sb0];
+            uint8_t sct[8][16];
+            uint16_t mnt[4][16][2], ds[16], dms[16];
+            __m256i lo[4][2][8], hi[4][2][8];
+            for (int j = 0; j < 16; j++) {
+                const owl_block_q4_K *x = (const owl_block_q4_K *)((const char *)w + (size_t)(r0 + j) * row_bytes) + sb;
+                uint32_t u[4];
+                owl_k4_unpack(x->scales, u);
+                const uint8_t *scs = (const uint8_t *)u, *mns = (const uint8_t *)(u + 2);
+                for (int k = 0; k < 8; k++) {
+                    sct[k][j] = scs[k];
+                    mnt[k / 2][j][k % 2] = mns[k];
+                }
+                ds[j] = x->d;
+                dms[j] = x->dmin;
+                for (int c = 0; c < 4; c++) {
+                    __m256i v = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * c));
+                    lo[c][j / 8][j % 8] = _mm256_and_si256(v, low);
+                    hi[c][j / 8][j % 8] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+                }
+            }
+            for (int c = 0; c < 4; c++) {
+                tile32x16(lo[c][0], lo[c][1], T->codes[2 * c]);
+                tile32x16(hi[c][0], hi[c][1], T->codes[2 * c + 1]);
+            }
+            for (int k = 0; k < 8; k++) T->sc[k] = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)sct[k]));
+            for (int k = 0; k < 4; k++) T->mn[k] = _mm512_loadu_si512(mnt[k]);
+            T->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)ds));
+            T->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dms));
+        }
+        for (int64_t t = 0; t < n_tok; t++) {
+            const owl_block_q8_K *xa = (const owl_block_q8_K *)((const char *)act + (size_t)t * act_row);
+            float *yt = y + t * y_stride + r0;
+            __m512 f = sb0 ? _mm512_loadu_ps(yt) : _mm512_setzero_ps();
+            for (int64_t sb = sb0; sb < sb1; sb++) {
+                const q4k_tile16 *T = &tiles[sb - sb0];
+                const owl_block_q8_K *x = &xa[sb];
+                __m512i isum = _mm512_setzero_si512(), msum = _mm512_setzero_si512();
+                for (int j = 0; j < 8; j++) {
+                    __m512i p0 = _mm512_setzero_si512(), p1 = _mm512_setzero_si512();
+                    SYM_BLOCK(T->codes[j], x->qs + 32 * j, p0, p1);
+                    isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(_mm512_add_epi32(p0, p1), T->sc[j]));
+                }
+                for (int k = 0; k < 4; k++) {
+                    const uint16_t s0 = (uint16_t)(x->bsums[4 * k] + x->bsums[4 * k + 1]);
+                    const uint16_t s1 = (uint16_t)(x->bsums[4 * k + 2] + x->bsums[4 * k + 3]);
+                    msum = _mm512_dpwssd_epi32(msum, T->mn[k], _mm512_set1_epi32((int32_t)((uint32_t)s0 | (uint32_t)s1 << 16)));
+                }
+                const __m512 xd = _mm512_set1_ps(x->d);
+                f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(T->d, xd), f);
+                f = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(T->dmin, xd), f);
+            }
+            _mm512_storeu_ps(yt, f);
+        }
+    }
+    if (n16 < n_rows)
+        gemm_q4_K_x8(n, n_rows - n16, (const char *)w + (size_t)n16 * row_bytes, row_bytes, act, act_row, aux,
+                     n_tok, y + n16, y_stride);
+}
+
+typedef struct q6k_tile16 {
+    __m512i codes[16][4]; /* [sub-block of 16][dword] */
+    __m512i sc[16];
+    __m512 d;
+} q6k_tile16;
+
+static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    const int64_t nsb = n / 256, n16 = n_rows / 16 * 16;
+    q6k_tile16 tiles[KTILE16_SPAN];
+    const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
+    for (int64_t r0 = 0; r0 < n16; r0 += 16)
+    for (int64_t sb0 = 0; sb0 < nsb; sb0 += KTILE16_SPAN) {
+        const int64_t sb1 = sb0 + KTILE16_SPAN < nsb ? sb0 + KTILE16_SPAN : nsb;
+        for (int64_t sb = sb0; sb < sb1; sb++) {
+            q6k_tile16 *T = &tiles[sb - sb0];
+            __m256i q[8][2][8]; /* [32-element group][row / 8][row % 8] */
+            int8_t sct[16][16];
+            uint16_t ds[16];
+            for (int j = 0; j < 16; j++) {
+                const owl_block_q6_K *x = (const owl_block_q6_K *)((const char *)w + (size_t)(r0 + j) * row_bytes) + sb;
+                for (int k = 0; k < 16; k++) sct[k][j] = x->scales[k];
+                ds[j] = x->d;
+                for (int h = 0; h < 2; h++) {
+                    const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+                    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+                    const __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+                    q[4 * h + 0][j / 8][j % 8] = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_slli_epi16(_mm256_and_si256(qh, three), 4));
+                    q[4 * h + 1][j / 8][j % 8] = _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), three), 4));
+                    q[4 * h + 2][j / 8][j % 8] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), three), 4));
+                    q[4 * h + 3][j / 8][j % 8] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), three), 4));
+                }
+            }
+            for (int g32 = 0; g32 < 8; g32++) {
+                __m512i tt[8];
+                tile32x16(q[g32][0], q[g32][1], tt);
+                for (int g = 0; g < 4; g++) {
+                    T->codes[2 * g32][g] = tt[g];
+                    T->codes[2 * g32 + 1][g] = tt[4 + g];
+                }
+            }
+            for (int k = 0; k < 16; k++) T->sc[k] = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)sct[k]));
+            T->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)ds));
+        }
+        for (int64_t t = 0; t < n_tok; t++) {
+            const owl_block_q8_K *xa = (const owl_block_q8_K *)((const char *)act + (size_t)t * act_row);
+            float *yt = y + t * y_stride + r0;
+            __m512 f = sb0 ? _mm512_loadu_ps(yt) : _mm512_setzero_ps();
+            for (int64_t sb = sb0; sb < sb1; sb++) {
+                const q6k_tile16 *T = &tiles[sb - sb0];
+                const owl_block_q8_K *x = &xa[sb];
+                __m512i isum = _mm512_setzero_si512();
+                for (int s16 = 0; s16 < 16; s16++) {
+                    /* Codes are q + 32: start from -32·Σx of the sub-block. */
+                    __m512i p0 = _mm512_set1_epi32(-32 * x->bsums[s16]), p1 = _mm512_setzero_si512();
+                    p0 = _mm512_dpbusd_epi32(p0, T->codes[s16][0], bcast32(x->qs + 16 * s16));
+                    p1 = _mm512_dpbusd_epi32(p1, T->codes[s16][1], bcast32(x->qs + 16 * s16 + 4));
+                    p0 = _mm512_dpbusd_epi32(p0, T->codes[s16][2], bcast32(x->qs + 16 * s16 + 8));
+                    p1 = _mm512_dpbusd_epi32(p1, T->codes[s16][3], bcast32(x->qs + 16 * s16 + 12));
+                    isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(_mm512_add_epi32(p0, p1), T->sc[s16]));
+                }
+                f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(T->d, _mm512_set1_ps(x->d)), f);
+            }
+            _mm512_storeu_ps(yt, f);
+        }
+    }
+    if (n16 < n_rows)
+        gemm_q6_K_x8(n, n_rows - n16, (const char *)w + (size_t)n16 * row_bytes, row_bytes, act, act_row, aux,
+                     n_tok, y + n16, y_stride);
+}
+
+/* ---- F16 batched product -----------------------------------------------------------------------
+ * Register blocking, 4 weight rows × 4 tokens: per 16 elements, 4 row loads (converted from f16
+ * once) and 4 token loads feed 16 independent FMA chains, so each weight element is converted
+ * once per 4 tokens and the FMA units, not the loads, set the pace. */
+static void gemm_f16(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                     size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    (void)aux;
+    const int64_t n16 = n / 16 * 16;
+    const __mmask16 tail = (__mmask16)((1u << (n - n16)) - 1);
+    /* Blocks of 32 tokens (their activations stay in L2) against all rows of the chunk. */
+    for (int64_t tb = 0; tb < n_tok; tb += 32)
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 4) {
+        const uint16_t *wr[4];
+        for (int i = 0; i < 4; i++) wr[i] = (const uint16_t *)((const char *)w + (size_t)(r0 + i) * row_bytes);
+        const int64_t te = tb + 32 < n_tok ? tb + 32 : n_tok;
+        for (int64_t t0 = tb; t0 < te; t0 += 4) {
+            const int nt = te - t0 < 4 ? (int)(te - t0) : 4;
+            const float *xr[4];
+            for (int j = 0; j < 4; j++) xr[j] = (const float *)((const char *)act + (size_t)(t0 + (j < nt ? j : 0)) * act_row);
+            /* Sixteen named accumulators: arrays would be spilled to the stack at -O2. */
+            __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00,
+                   a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00,
+                   a31 = a00, a32 = a00, a33 = a00;
+#define F16_STEP(W0, W1, W2, W3, X0, X1, X2, X3)                                                  \
+    do {                                                                                          \
+        const __m512 w0_ = (W0), w1_ = (W1), w2_ = (W2), w3_ = (W3);                              \
+        const __m512 x0_ = (X0), x1_ = (X1), x2_ = (X2), x3_ = (X3);                              \
+        a00 = _mm512_fmadd_ps(w0_, x0_, a00); a01 = _mm512_fmadd_ps(w0_, x1_, a01);              \
+        a02 = _mm512_fmadd_ps(w0_, x2_, a02); a03 = _mm512_fmadd_ps(w0_, x3_, a03);              \
+        a10 = _mm512_fmadd_ps(w1_, x0_, a10); a11 = _mm512_fmadd_ps(w1_, x1_, a11);              \
+        a12 = _mm512_fmadd_ps(w1_, x2_, a12); a13 = _mm512_fmadd_ps(w1_, x3_, a13);              \
+        a20 = _mm512_fmadd_ps(w2_, x0_, a20); a21 = _mm512_fmadd_ps(w2_, x1_, a21);              \
+        a22 = _mm512_fmadd_ps(w2_, x2_, a22); a23 = _mm512_fmadd_ps(w2_, x3_, a23);              \
+        a30 = _mm512_fmadd_ps(w3_, x0_, a30); a31 = _mm512_fmadd_ps(w3_, x1_, a31);              \
+        a32 = _mm512_fmadd_ps(w3_, x2_, a32); a33 = _mm512_fmadd_ps(w3_, x3_, a33);              \
+    } while (0)
+            for (int64_t k = 0; k < n16; k += 16)
+                F16_STEP(load_f16(wr[0] + k), load_f16(wr[1] + k), load_f16(wr[2] + k), load_f16(wr[3] + k),
+                         _mm512_loadu_ps(xr[0] + k), _mm512_loadu_ps(xr[1] + k), _mm512_loadu_ps(xr[2] + k),
+                         _mm512_loadu_ps(xr[3] + k));
+            if (tail)
+                F16_STEP(load_f16_mask(wr[0] + n16, tail), load_f16_mask(wr[1] + n16, tail),
+                         load_f16_mask(wr[2] + n16, tail), load_f16_mask(wr[3] + n16, tail),
+                         _mm512_maskz_loadu_ps(tail, xr[0] + n16), _mm512_maskz_loadu_ps(tail, xr[1] + n16),
+                         _mm512_maskz_loadu_ps(tail, xr[2] + n16), _mm512_maskz_loadu_ps(tail, xr[3] + n16));
+#undef F16_STEP
+            const __m512 acc[4][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}, {a20, a21, a22, a23}, {a30, a31, a32, a33}};
+            for (int j = 0; j < nt; j++)
+                for (int i = 0; i < 4; i++) y[(t0 + j) * y_stride + r0 + i] = _mm512_reduce_add_ps(acc[i][j]);
+        }
+    }
+}
+
+
+void owl_kernels_init_avx512_gemm(owl_kernel t[OWL_TYPE_COUNT]) {
+    t[OWL_TYPE_Q8_0].gemm = gemm_q8_0;
+    t[OWL_TYPE_Q8_0].gemm_prep = gemm_prep_q8_0;
+    t[OWL_TYPE_Q4_0].gemm = gemm_q4_0;
+    t[OWL_TYPE_Q4_0].gemm_prep = gemm_prep_q8_0;
+    t[OWL_TYPE_Q5_0].gemm = gemm_q5_0;
+    t[OWL_TYPE_Q5_0].gemm_prep = gemm_prep_q8_0;
+    t[OWL_TYPE_F16].gemm = gemm_f16;
+    t[OWL_TYPE_F16].gemm_prep = gemm_kq_nop_prep;
+    t[OWL_TYPE_Q4_K].gemm = gemm_q4_K;
+    t[OWL_TYPE_Q4_K].gemm_prep = gemm_kq_nop_prep;
+    t[OWL_TYPE_Q6_K].gemm = gemm_q6_K;
+    t[OWL_TYPE_Q6_K].gemm_prep = gemm_kq_nop_prep;
+}
