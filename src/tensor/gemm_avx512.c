@@ -651,7 +651,7 @@ static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
  * Register blocking, 4 weight rows × 4 tokens: per 16 elements, 4 row loads (converted from f16
  * once) and 4 token loads feed 16 independent FMA chains, so each weight element is converted
  * once per 4 tokens and the FMA units, not the loads, set the pace. */
-static void gemm_f16(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+static void gemm_f16_x4(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
     (void)aux;
     const int64_t n16 = n / 16 * 16;
@@ -700,6 +700,104 @@ static void gemm_f16(int64_t n, int64_t n_rows, const void *w, size_t row_bytes,
     }
 }
 
+
+/* ---- F16 with 64-row tiles ---------------------------------------------------------------------
+ * The weights of 64 rows are converted to f32 once per span of F16_SPAN elements and stored
+ * transposed (tile[k][v] = element k of rows 16v..16v+15), so the products of four tokens with
+ * all 64 rows are, per element, 4 vector loads + 4 broadcasts feeding 16 independent FMAs: no
+ * conversions and no horizontal sums in the inner loop. A last group of 16 rows uses the same
+ * loop one vector wide; rows below that the 4×4 kernel above. */
+#define F16_SPAN 128 /* 32 KiB of f32 tile */
+
+/* 16×16 transpose: afterwards r[c] holds element c of each of the 16 input rows. */
+static inline void transpose16x16_ps(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 4; i++) {
+        t[4 * i + 0] = _mm512_unpacklo_ps(r[4 * i], r[4 * i + 1]);
+        t[4 * i + 1] = _mm512_unpackhi_ps(r[4 * i], r[4 * i + 1]);
+        t[4 * i + 2] = _mm512_unpacklo_ps(r[4 * i + 2], r[4 * i + 3]);
+        t[4 * i + 3] = _mm512_unpackhi_ps(r[4 * i + 2], r[4 * i + 3]);
+    }
+    for (int i = 0; i < 4; i++) {
+        /* u[4i + c], 128-bit lane L: element 4L + c of rows 4i..4i+3 */
+        u[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        const __m512 a01_lo = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
+        const __m512 a01_hi = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+        const __m512 a23_lo = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+        const __m512 a23_hi = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+        r[c] = _mm512_shuffle_f32x4(a01_lo, a23_lo, 0x88);
+        r[8 + c] = _mm512_shuffle_f32x4(a01_lo, a23_lo, 0xDD);
+        r[4 + c] = _mm512_shuffle_f32x4(a01_hi, a23_hi, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(a01_hi, a23_hi, 0xDD);
+    }
+}
+
+/* tile[k * nvec + v] = element k0 + k of rows r0 + 16v .. r0 + 16v + 15, for k < kn. */
+static void f16_tile(const void *w, size_t row_bytes, int64_t r0, int nvec, int64_t k0, int64_t kn, __m512 *tile) {
+    for (int v = 0; v < nvec; v++)
+        for (int64_t kk = 0; kk < kn; kk += 16) {
+            const __mmask16 m = kn - kk >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (kn - kk)) - 1);
+            __m512 r[16];
+            for (int j = 0; j < 16; j++)
+                r[j] = load_f16_mask((const uint16_t *)((const char *)w + (size_t)(r0 + 16 * v + j) * row_bytes) + k0 + kk, m);
+            transpose16x16_ps(r);
+            for (int c = 0; c < 16 && kk + c < kn; c++) tile[(kk + c) * nvec + v] = r[c];
+        }
+}
+
+/* Y rows r0.. (nvec × 16 of them, nvec 1 or 4) += the span's products, tokens 4 at a time. */
+static inline __attribute__((always_inline)) void f16_span(int nvec, const __m512 *tile, int64_t k0, int64_t kn,
+                                                           const void *act, size_t act_row, int64_t n_tok,
+                                                           float *y, int64_t y_stride, int64_t r0) {
+    for (int64_t t = 0; t < n_tok; t += 4) {
+        const int nt = n_tok - t < 4 ? (int)(n_tok - t) : 4;
+        const float *x[4];
+        for (int i = 0; i < 4; i++) x[i] = (const float *)((const char *)act + (size_t)(t + (i < nt ? i : 0)) * act_row) + k0;
+        __m512 acc[4][4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++)
+#pragma GCC unroll 4
+            for (int v = 0; v < nvec; v++) acc[i][v] = _mm512_setzero_ps();
+        for (int64_t k = 0; k < kn; k++) {
+            const __m512 *tk = tile + k * nvec;
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                const __m512 b = _mm512_set1_ps(x[i][k]);
+#pragma GCC unroll 4
+                for (int v = 0; v < nvec; v++) acc[i][v] = _mm512_fmadd_ps(tk[v], b, acc[i][v]);
+            }
+        }
+        for (int i = 0; i < nt; i++)
+            for (int v = 0; v < nvec; v++) {
+                float *yp = y + (t + i) * y_stride + r0 + 16 * v;
+                _mm512_storeu_ps(yp, k0 ? _mm512_add_ps(_mm512_loadu_ps(yp), acc[i][v]) : acc[i][v]);
+            }
+    }
+}
+
+static void gemm_f16(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                     size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    __m512 tile[F16_SPAN * 4];
+    int64_t r0 = 0;
+    for (; r0 + 16 <= n_rows;) {
+        const int nvec = r0 + 64 <= n_rows ? 4 : 1;
+        for (int64_t k0 = 0; k0 < n; k0 += F16_SPAN) {
+            const int64_t kn = n - k0 < F16_SPAN ? n - k0 : F16_SPAN;
+            f16_tile(w, row_bytes, r0, nvec, k0, kn, tile);
+            if (nvec == 4) f16_span(4, tile, k0, kn, act, act_row, n_tok, y, y_stride, r0);
+            else f16_span(1, tile, k0, kn, act, act_row, n_tok, y, y_stride, r0);
+        }
+        r0 += 16 * nvec;
+    }
+    if (r0 < n_rows)
+        gemm_f16_x4(n, n_rows - r0, (const char *)w + (size_t)r0 * row_bytes, row_bytes, act, act_row, aux,
+                    n_tok, y + r0, y_stride);
+}
 
 void owl_kernels_init_avx512_gemm(owl_kernel t[OWL_TYPE_COUNT]) {
     t[OWL_TYPE_Q8_0].gemm = gemm_q8_0;
