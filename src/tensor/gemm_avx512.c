@@ -242,17 +242,30 @@ static void gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, 
     for (int64_t r0 = 0; r0 < n16; r0 += 16)
     for (int64_t kb0 = 0; kb0 < nb; kb0 += SYM_SPAN) {
         const int64_t kb1 = kb0 + SYM_SPAN < nb ? kb0 + SYM_SPAN : nb;
+        /* Decoded row by row, so each row's span is read front to back (as the hardware
+         * prefetcher expects), with the same span of the next tile's row requested meanwhile;
+         * then transposed block by block. Small batches are bound by this step. */
+        uint16_t d[SYM_SPAN][16];
+        const size_t blk = row_bytes / (size_t)nb;
+        for (int j = 0; j < 16; j++) {
+            const char *row = (const char *)w + (size_t)(r0 + j) * row_bytes;
+            const char *ahead = r0 + 16 < n16 ? row + 16 * row_bytes : row;
+            for (int64_t b = kb0; b < kb1; b++) {
+                _mm_prefetch(ahead + (size_t)b * blk, _MM_HINT_T0);
+                ((__m256i *)tile[b - kb0])[j] = _mm256_xor_si256(block_codes(type, row, b, &d[b - kb0][j]), flip);
+            }
+        }
         for (int64_t b = kb0; b < kb1; b++) {
-            uint16_t d[16];
+            __m256i *rows = (__m256i *)tile[b - kb0]; /* rows 0..15 as 16 halves, in place */
             __m256i lo[8], hi[8];
             for (int j = 0; j < 8; j++) {
-                lo[j] = _mm256_xor_si256(block_codes(type, (const char *)w + (size_t)(r0 + j) * row_bytes, b, &d[j]), flip);
-                hi[j] = _mm256_xor_si256(block_codes(type, (const char *)w + (size_t)(r0 + 8 + j) * row_bytes, b, &d[8 + j]), flip);
+                lo[j] = rows[j];
+                hi[j] = rows[8 + j];
             }
             transpose8x8_epi32(lo);
             transpose8x8_epi32(hi);
             for (int g = 0; g < 8; g++) tile[b - kb0][g] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[g]), hi[g], 1);
-            dws[b - kb0] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d));
+            dws[b - kb0] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d[b - kb0]));
         }
         int64_t t = 0;
         for (; t + 4 <= n_tok; t += 4) {
@@ -708,6 +721,7 @@ static void gemm_f16_x4(int64_t n, int64_t n_rows, const void *w, size_t row_byt
  * conversions and no horizontal sums in the inner loop. A last group of 16 rows uses the same
  * loop one vector wide; rows below that the 4×4 kernel above. */
 #define F16_SPAN 128 /* 32 KiB of f32 tile */
+#define F16_TILE_MIN_TOKENS 48
 
 /* 16×16 transpose: afterwards r[c] holds element c of each of the 16 input rows. */
 static inline void transpose16x16_ps(__m512 r[16]) {
@@ -782,6 +796,11 @@ static inline __attribute__((always_inline)) void f16_span(int nvec, const __m51
 
 static void gemm_f16(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    /* A small batch does not repay the tile's conversion: the 4×4 kernel converts in place. */
+    if (n_tok < F16_TILE_MIN_TOKENS) {
+        gemm_f16_x4(n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
+        return;
+    }
     __m512 tile[F16_SPAN * 4];
     int64_t r0 = 0;
     for (; r0 + 16 <= n_rows;) {
