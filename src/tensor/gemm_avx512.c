@@ -59,15 +59,17 @@ static inline void transpose8x8_epi32(__m256i r[8]) {
     r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
 }
 
-/* For each tile of 8 weight rows, the rows' codes are transposed once (for the whole row
- * length) so that lane j of vector g holds bytes 4g..4g+3 of row j, as unsigned (+128). A dpbusd
- * of such a vector with the broadcast bytes 4g..4g+3 of a token then adds to lane j the products
- * for row j: eight dpbusd per 32-element block leave the eight rows' exact integer dot products
- * in the eight lanes, and the block scales apply to all eight at once. The transposed tile stays
- * in L1 while every token of the batch streams past it, two tokens at a time (four independent
- * dpbusd chains, so the multiplier does not wait on its own latency). */
-#define GEMM_SPAN 48
 
+/* ---- symmetric 32-element types (Q8_0, Q4_0, Q5_0) ---------------------------------------------
+ * For each tile of 16 weight rows the rows' codes are transposed once (for a span of the row
+ * length) so that lane j of vector g holds bytes 4g..4g+3 of row j, as unsigned (+128). A
+ * vpdpbusd of such a vector with the broadcast bytes 4g..4g+3 of a token then adds to lane j the
+ * products for row j: eight vpdpbusd per 32-element block leave the 16 rows' exact integer dot
+ * products in the 16 lanes, and the block scales apply to all 16 at once. The tile stays in L1
+ * while every token of the batch streams past it; four tokens share each tile vector load, and
+ * each keeps two chains (even and odd dwords), so eight chains hide vpdpbusd's latency. The
+ * activation dwords are broadcast straight from memory into the dot product. A last tile of 8
+ * rows (n_rows is a multiple of 8) repeats them in lanes 8..15 and stores 8 lanes. */
 /* The 32 signed codes and the f16 scale of block b of a row, for the symmetric 32-element
  * types (codes: q8_0 as stored, q4_0 nibble - 8, q5_0 five bits - 16). */
 static inline __m256i block_codes(owl_type type, const void *row, int64_t b, uint16_t *d) {
@@ -98,116 +100,6 @@ static inline __m256i block_codes(owl_type type, const void *row, int64_t b, uin
     }
 }
 
-static void gemm_sym32_x8(owl_type type, int64_t n, int64_t n_rows, const void *w, size_t row_bytes,
-                       const void *act, size_t act_row, const void *aux, int64_t n_tok, float *y,
-                       int64_t y_stride) {
-    const int64_t nb = n / 32;
-    const q8_aux *ax = aux;
-    const __m256i flip = _mm256_set1_epi8((char)0x80);
-    /* The row length is cut into spans of GEMM_SPAN blocks so the tile (12 KiB) and the scales
-     * stay in L1 next to the streaming activations; partial sums go through y. */
-    __m256i tile[GEMM_SPAN][8];
-    __m256 dws[GEMM_SPAN];
-    for (int64_t r0 = 0; r0 < n_rows; r0 += 8)
-    for (int64_t kb0 = 0; kb0 < nb; kb0 += GEMM_SPAN) {
-        const int64_t kb1 = kb0 + GEMM_SPAN < nb ? kb0 + GEMM_SPAN : nb;
-        for (int64_t b = kb0; b < kb1; b++) {
-            uint16_t d[8];
-            for (int j = 0; j < 8; j++)
-                tile[b - kb0][j] = _mm256_xor_si256(block_codes(type, (const char *)w + (size_t)(r0 + j) * row_bytes, b, &d[j]), flip);
-            transpose8x8_epi32(tile[b - kb0]);
-            dws[b - kb0] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d));
-        }
-        int64_t t = 0;
-        /* Four tokens at a time: each tile vector loaded once feeds four dpbusd. */
-        for (; t + 4 <= n_tok; t += 4) {
-            const owl_block_q8_0 *x[4];
-            const q8_aux *a[4];
-            float *yt[4];
-            __m256 f[4];
-            for (int i = 0; i < 4; i++) {
-                x[i] = (const owl_block_q8_0 *)((const char *)act + (size_t)(t + i) * act_row);
-                a[i] = ax + (size_t)(t + i) * (size_t)nb;
-                yt[i] = y + (t + i) * y_stride + r0;
-                f[i] = kb0 ? _mm256_loadu_ps(yt[i]) : _mm256_setzero_ps();
-            }
-            for (int64_t b = kb0; b < kb1; b++) {
-                const __m256i *T = tile[b - kb0];
-                int32_t w0[8], w1[8], w2[8], w3[8];
-                memcpy(w0, x[0][b].qs, 32);
-                memcpy(w1, x[1][b].qs, 32);
-                memcpy(w2, x[2][b].qs, 32);
-                memcpy(w3, x[3][b].qs, 32);
-                __m256i p0 = _mm256_set1_epi32(a[0][b].corr), p1 = _mm256_set1_epi32(a[1][b].corr);
-                __m256i p2 = _mm256_set1_epi32(a[2][b].corr), p3 = _mm256_set1_epi32(a[3][b].corr);
-                for (int g = 0; g < 8; g++) {
-                    const __m256i tg = T[g];
-                    p0 = _mm256_dpbusd_epi32(p0, tg, _mm256_set1_epi32(w0[g]));
-                    p1 = _mm256_dpbusd_epi32(p1, tg, _mm256_set1_epi32(w1[g]));
-                    p2 = _mm256_dpbusd_epi32(p2, tg, _mm256_set1_epi32(w2[g]));
-                    p3 = _mm256_dpbusd_epi32(p3, tg, _mm256_set1_epi32(w3[g]));
-                }
-                const __m256 dw = dws[b - kb0];
-                f[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_mul_ps(dw, _mm256_set1_ps(a[0][b].d)), f[0]);
-                f[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_mul_ps(dw, _mm256_set1_ps(a[1][b].d)), f[1]);
-                f[2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p2), _mm256_mul_ps(dw, _mm256_set1_ps(a[2][b].d)), f[2]);
-                f[3] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p3), _mm256_mul_ps(dw, _mm256_set1_ps(a[3][b].d)), f[3]);
-            }
-            for (int i = 0; i < 4; i++) _mm256_storeu_ps(yt[i], f[i]);
-        }
-        for (; t + 2 <= n_tok; t += 2) {
-            const owl_block_q8_0 *x0 = (const owl_block_q8_0 *)((const char *)act + (size_t)t * act_row);
-            const owl_block_q8_0 *x1 = (const owl_block_q8_0 *)((const char *)act + (size_t)(t + 1) * act_row);
-            const q8_aux *a0 = ax + (size_t)t * (size_t)nb, *a1 = a0 + nb;
-            float *y0 = y + t * y_stride + r0, *y1 = y0 + y_stride;
-            __m256 f0 = kb0 ? _mm256_loadu_ps(y0) : _mm256_setzero_ps();
-            __m256 f1 = kb0 ? _mm256_loadu_ps(y1) : _mm256_setzero_ps();
-            for (int64_t b = kb0; b < kb1; b++) {
-                const __m256i *T = tile[b - kb0];
-                int32_t w0[8], w1[8];
-                memcpy(w0, x0[b].qs, 32);
-                memcpy(w1, x1[b].qs, 32);
-                __m256i p0 = _mm256_set1_epi32(a0[b].corr), p1 = _mm256_setzero_si256();
-                __m256i q0 = _mm256_set1_epi32(a1[b].corr), q1 = _mm256_setzero_si256();
-                for (int g = 0; g < 8; g += 2) {
-                    p0 = _mm256_dpbusd_epi32(p0, T[g], _mm256_set1_epi32(w0[g]));
-                    q0 = _mm256_dpbusd_epi32(q0, T[g], _mm256_set1_epi32(w1[g]));
-                    p1 = _mm256_dpbusd_epi32(p1, T[g + 1], _mm256_set1_epi32(w0[g + 1]));
-                    q1 = _mm256_dpbusd_epi32(q1, T[g + 1], _mm256_set1_epi32(w1[g + 1]));
-                }
-                const __m256 dw = dws[b - kb0];
-                f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1)), _mm256_mul_ps(dw, _mm256_set1_ps(a0[b].d)), f0);
-                f1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(q0, q1)), _mm256_mul_ps(dw, _mm256_set1_ps(a1[b].d)), f1);
-            }
-            _mm256_storeu_ps(y0, f0);
-            _mm256_storeu_ps(y1, f1);
-        }
-        for (; t < n_tok; t++) {
-            const owl_block_q8_0 *x0 = (const owl_block_q8_0 *)((const char *)act + (size_t)t * act_row);
-            const q8_aux *a0 = ax + (size_t)t * (size_t)nb;
-            float *y0 = y + t * y_stride + r0;
-            __m256 f0 = kb0 ? _mm256_loadu_ps(y0) : _mm256_setzero_ps();
-            for (int64_t b = kb0; b < kb1; b++) {
-                const __m256i *T = tile[b - kb0];
-                int32_t w0[8];
-                memcpy(w0, x0[b].qs, 32);
-                __m256i p0 = _mm256_set1_epi32(a0[b].corr), p1 = _mm256_setzero_si256();
-                for (int g = 0; g < 8; g += 2) {
-                    p0 = _mm256_dpbusd_epi32(p0, T[g], _mm256_set1_epi32(w0[g]));
-                    p1 = _mm256_dpbusd_epi32(p1, T[g + 1], _mm256_set1_epi32(w0[g + 1]));
-                }
-                f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1)), _mm256_mul_ps(dws[b - kb0], _mm256_set1_ps(a0[b].d)), f0);
-            }
-            _mm256_storeu_ps(y0, f0);
-        }
-    }
-}
-
-/* ---- 16-row tiles ------------------------------------------------------------------------------
- * The same scheme at full width: lane j of tile vector g holds bytes 4g..4g+3 of row j (j < 16),
- * so each vpdpbusd does 64 multiply-adds. Four tokens share each tile vector load, and each token
- * keeps two dependency chains (even and odd dwords) so eight chains hide vpdpbusd's latency. The
- * activation dwords are broadcast straight from memory into the dot product. */
 #define SYM_SPAN 32 /* blocks per tile pass: 32 × 512 bytes = 16 KiB of tile in L1 */
 
 static inline __m512i bcast32(const int8_t *p) {
@@ -238,9 +130,10 @@ static void gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, 
     const __m256i flip = _mm256_set1_epi8((char)0x80);
     __m512i tile[SYM_SPAN][8];
     __m512 dws[SYM_SPAN];
-    const int64_t n16 = n_rows / 16 * 16;
-    for (int64_t r0 = 0; r0 < n16; r0 += 16)
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 16)
     for (int64_t kb0 = 0; kb0 < nb; kb0 += SYM_SPAN) {
+        const int nr = n_rows - r0 >= 16 ? 16 : 8; /* a last tile of 8 rows repeats them */
+        const __mmask16 keep = nr == 16 ? (__mmask16)0xFFFF : (__mmask16)0x00FF;
         const int64_t kb1 = kb0 + SYM_SPAN < nb ? kb0 + SYM_SPAN : nb;
         /* Decoded row by row, so each row's span is read front to back (as the hardware
          * prefetcher expects), with the same span of the next tile's row requested meanwhile;
@@ -248,8 +141,8 @@ static void gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, 
         uint16_t d[SYM_SPAN][16];
         const size_t blk = row_bytes / (size_t)nb;
         for (int j = 0; j < 16; j++) {
-            const char *row = (const char *)w + (size_t)(r0 + j) * row_bytes;
-            const char *ahead = r0 + 16 < n16 ? row + 16 * row_bytes : row;
+            const char *row = (const char *)w + (size_t)(r0 + j % nr) * row_bytes;
+            const char *ahead = r0 + 16 + j < n_rows ? row + 16 * row_bytes : row;
             for (int64_t b = kb0; b < kb1; b++) {
                 _mm_prefetch(ahead + (size_t)b * blk, _MM_HINT_T0);
                 ((__m256i *)tile[b - kb0])[j] = _mm256_xor_si256(block_codes(type, row, b, &d[b - kb0][j]), flip);
@@ -275,10 +168,10 @@ static void gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, 
             const owl_block_q8_0 *x3 = (const owl_block_q8_0 *)((const char *)x2 + act_row);
             const q8_aux *a0 = ax + (size_t)t * (size_t)nb, *a1 = a0 + nb, *a2 = a1 + nb, *a3 = a2 + nb;
             float *y0 = y + t * y_stride + r0, *y1 = y0 + y_stride, *y2 = y1 + y_stride, *y3 = y2 + y_stride;
-            __m512 f0 = kb0 ? _mm512_loadu_ps(y0) : _mm512_setzero_ps();
-            __m512 f1 = kb0 ? _mm512_loadu_ps(y1) : _mm512_setzero_ps();
-            __m512 f2 = kb0 ? _mm512_loadu_ps(y2) : _mm512_setzero_ps();
-            __m512 f3 = kb0 ? _mm512_loadu_ps(y3) : _mm512_setzero_ps();
+            __m512 f0 = kb0 ? _mm512_maskz_loadu_ps(keep, y0) : _mm512_setzero_ps();
+            __m512 f1 = kb0 ? _mm512_maskz_loadu_ps(keep, y1) : _mm512_setzero_ps();
+            __m512 f2 = kb0 ? _mm512_maskz_loadu_ps(keep, y2) : _mm512_setzero_ps();
+            __m512 f3 = kb0 ? _mm512_maskz_loadu_ps(keep, y3) : _mm512_setzero_ps();
             for (int64_t b = kb0; b < kb1; b++) {
                 const __m512i *T = tile[b - kb0];
                 __m512i p0 = _mm512_set1_epi32(a0[b].corr), q0 = _mm512_setzero_si512();
@@ -295,27 +188,24 @@ static void gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, 
                 f2 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(p2, q2)), _mm512_mul_ps(dw, _mm512_set1_ps(a2[b].d)), f2);
                 f3 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(p3, q3)), _mm512_mul_ps(dw, _mm512_set1_ps(a3[b].d)), f3);
             }
-            _mm512_storeu_ps(y0, f0);
-            _mm512_storeu_ps(y1, f1);
-            _mm512_storeu_ps(y2, f2);
-            _mm512_storeu_ps(y3, f3);
+            _mm512_mask_storeu_ps(y0, keep, f0);
+            _mm512_mask_storeu_ps(y1, keep, f1);
+            _mm512_mask_storeu_ps(y2, keep, f2);
+            _mm512_mask_storeu_ps(y3, keep, f3);
         }
         for (; t < n_tok; t++) {
             const owl_block_q8_0 *x0 = (const owl_block_q8_0 *)((const char *)act + (size_t)t * act_row);
             const q8_aux *a0 = ax + (size_t)t * (size_t)nb;
             float *y0 = y + t * y_stride + r0;
-            __m512 f0 = kb0 ? _mm512_loadu_ps(y0) : _mm512_setzero_ps();
+            __m512 f0 = kb0 ? _mm512_maskz_loadu_ps(keep, y0) : _mm512_setzero_ps();
             for (int64_t b = kb0; b < kb1; b++) {
                 __m512i p0 = _mm512_set1_epi32(a0[b].corr), q0 = _mm512_setzero_si512();
                 SYM_BLOCK(tile[b - kb0], x0[b].qs, p0, q0);
                 f0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(p0, q0)), _mm512_mul_ps(dws[b - kb0], _mm512_set1_ps(a0[b].d)), f0);
             }
-            _mm512_storeu_ps(y0, f0);
+            _mm512_mask_storeu_ps(y0, keep, f0);
         }
     }
-    if (n16 < n_rows)
-        gemm_sym32_x8(type, n, n_rows - n16, (const char *)w + (size_t)n16 * row_bytes, row_bytes, act,
-                      act_row, aux, n_tok, y + n16, y_stride);
 }
 
 static void gemm_q8_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
@@ -334,177 +224,6 @@ static void gemm_q5_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
 }
 
 
-/* ---- k-quant batched products ---------------------------------------------------------------
- * The same tile scheme as gemm_sym32, over 256-element super-blocks: the codes of 8 rows are
- * stored transposed (lane = row) per sub-block, so one dpbusd per 4 elements serves all 8 rows,
- * and each sub-block's integer sum is scaled by the 8 rows' sub-block scales at once. The codes
- * are unsigned (Q4_K 0..15, Q6_K 0..63), so the Q8_K activations multiply them directly. */
-
-#define KTILE_SPAN 8 /* super-blocks per tile pass */
-
-static void gemm_kq_nop_prep(int64_t n, const void *act, void *aux) {
-    (void)n;
-    (void)act;
-    (void)aux;
-}
-
-/* Transposes 8 rows × 32 bytes (rows given as vectors) into out[g] = dword g of each row. */
-static inline void tile32(__m256i rows[8], __m256i out[8]) {
-    transpose8x8_epi32(rows);
-    for (int g = 0; g < 8; g++) out[g] = rows[g];
-}
-
-typedef struct q4k_tile {
-    __m256i codes[8][8];  /* [sub-block][dword] */
-    __m256i sc[8], mn[8]; /* per sub-block: the 8 rows' scale / min as int32 */
-    __m256 d, dmin;
-} q4k_tile;
-
-static void gemm_q4_K_x8(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
-                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
-    (void)aux;
-    const int64_t nsb = n / 256;
-    q4k_tile tiles[KTILE_SPAN]; /* ~21 KiB: stays in L1 */
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    for (int64_t r0 = 0; r0 < n_rows; r0 += 8)
-    for (int64_t sb0 = 0; sb0 < nsb; sb0 += KTILE_SPAN) {
-        const int64_t sb1 = sb0 + KTILE_SPAN < nsb ? sb0 + KTILE_SPAN : nsb;
-        for (int64_t sb = sb0; sb < sb1; sb++) {
-            q4k_tile *T = &tiles[sb - sb0];
-            uint8_t scs[8][8], mns[8][8];
-            uint16_t ds[8], dms[8];
-            __m256i lo[4][8], hi[4][8];
-            for (int j = 0; j < 8; j++) {
-                const owl_block_q4_K *x = (const owl_block_q4_K *)((const char *)w + (size_t)(r0 + j) * row_bytes) + sb;
-                uint32_t u[4];
-                owl_k4_unpack(x->scales, u);
-                memcpy(scs[j], u, 8);
-                memcpy(mns[j], u + 2, 8);
-                ds[j] = x->d;
-                dms[j] = x->dmin;
-                for (int c = 0; c < 4; c++) {
-                    __m256i v = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * c));
-                    lo[c][j] = _mm256_and_si256(v, low);
-                    hi[c][j] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-                }
-            }
-            for (int c = 0; c < 4; c++) {
-                tile32(lo[c], T->codes[2 * c]);
-                tile32(hi[c], T->codes[2 * c + 1]);
-            }
-            for (int sbj = 0; sbj < 8; sbj++) {
-                T->sc[sbj] = _mm256_setr_epi32(scs[0][sbj], scs[1][sbj], scs[2][sbj], scs[3][sbj], scs[4][sbj], scs[5][sbj], scs[6][sbj], scs[7][sbj]);
-                T->mn[sbj] = _mm256_setr_epi32(mns[0][sbj], mns[1][sbj], mns[2][sbj], mns[3][sbj], mns[4][sbj], mns[5][sbj], mns[6][sbj], mns[7][sbj]);
-            }
-            T->d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)ds));
-            T->dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dms));
-        }
-        for (int64_t t = 0; t < n_tok; t++) {
-            const owl_block_q8_K *xa = (const owl_block_q8_K *)((const char *)act + (size_t)t * act_row);
-            float *yt = y + t * y_stride + r0;
-            __m256 f = sb0 ? _mm256_loadu_ps(yt) : _mm256_setzero_ps();
-            for (int64_t sb = sb0; sb < sb1; sb++) {
-                const q4k_tile *T = &tiles[sb - sb0];
-                const owl_block_q8_K *x = &xa[sb];
-                int32_t xw[64];
-                memcpy(xw, x->qs, 256);
-                __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
-                for (int j = 0; j < 8; j++) {
-                    __m256i p0 = _mm256_setzero_si256(), p1 = _mm256_setzero_si256();
-                    for (int g = 0; g < 8; g += 2) {
-                        p0 = _mm256_dpbusd_epi32(p0, T->codes[j][g], _mm256_set1_epi32(xw[8 * j + g]));
-                        p1 = _mm256_dpbusd_epi32(p1, T->codes[j][g + 1], _mm256_set1_epi32(xw[8 * j + g + 1]));
-                    }
-                    isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(_mm256_add_epi32(p0, p1), T->sc[j]));
-                    msum = _mm256_add_epi32(msum, _mm256_mullo_epi32(T->mn[j], _mm256_set1_epi32(x->bsums[2 * j] + x->bsums[2 * j + 1])));
-                }
-                const __m256 xd = _mm256_set1_ps(x->d);
-                f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(T->d, xd), f);
-                f = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(T->dmin, xd), f);
-            }
-            _mm256_storeu_ps(yt, f);
-        }
-    }
-}
-
-typedef struct q6k_tile {
-    __m256i codes[16][4]; /* [sub-block of 16][dword] */
-    __m256i sc[16];
-    __m256 d;
-} q6k_tile;
-
-static void gemm_q6_K_x8(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
-                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
-    (void)aux;
-    const int64_t nsb = n / 256;
-    q6k_tile tiles[KTILE_SPAN]; /* ~21 KiB: stays in L1 */
-    const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
-    for (int64_t r0 = 0; r0 < n_rows; r0 += 8)
-    for (int64_t sb0 = 0; sb0 < nsb; sb0 += KTILE_SPAN) {
-        const int64_t sb1 = sb0 + KTILE_SPAN < nsb ? sb0 + KTILE_SPAN : nsb;
-        for (int64_t sb = sb0; sb < sb1; sb++) {
-            q6k_tile *T = &tiles[sb - sb0];
-            __m256i q[8][8]; /* [32-element group 0..7][row] */
-            int8_t scs[8][16];
-            uint16_t ds[8];
-            for (int j = 0; j < 8; j++) {
-                const owl_block_q6_K *x = (const owl_block_q6_K *)((const char *)w + (size_t)(r0 + j) * row_bytes) + sb;
-                memcpy(scs[j], x->scales, 16);
-                ds[j] = x->d;
-                for (int h = 0; h < 2; h++) {
-                    const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
-                    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
-                    const __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
-                    q[4 * h + 0][j] = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_slli_epi16(_mm256_and_si256(qh, three), 4));
-                    q[4 * h + 1][j] = _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), three), 4));
-                    q[4 * h + 2][j] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), three), 4));
-                    q[4 * h + 3][j] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), three), 4));
-                }
-            }
-            for (int g32 = 0; g32 < 8; g32++) {
-                __m256i tt[8];
-                tile32(q[g32], tt);
-                for (int g = 0; g < 4; g++) {
-                    T->codes[2 * g32][g] = tt[g];
-                    T->codes[2 * g32 + 1][g] = tt[4 + g];
-                }
-            }
-            for (int s16 = 0; s16 < 16; s16++)
-                T->sc[s16] = _mm256_setr_epi32(scs[0][s16], scs[1][s16], scs[2][s16], scs[3][s16], scs[4][s16], scs[5][s16], scs[6][s16], scs[7][s16]);
-            T->d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)ds));
-        }
-        for (int64_t t = 0; t < n_tok; t++) {
-            const owl_block_q8_K *xa = (const owl_block_q8_K *)((const char *)act + (size_t)t * act_row);
-            float *yt = y + t * y_stride + r0;
-            __m256 f = sb0 ? _mm256_loadu_ps(yt) : _mm256_setzero_ps();
-            for (int64_t sb = sb0; sb < sb1; sb++) {
-                const q6k_tile *T = &tiles[sb - sb0];
-                const owl_block_q8_K *x = &xa[sb];
-                int32_t xw[64];
-                memcpy(xw, x->qs, 256);
-                __m256i isum = _mm256_setzero_si256();
-                for (int s16 = 0; s16 < 16; s16++) {
-                    /* Codes are q + 32: start from -32·Σx of the sub-block. */
-                    __m256i p0 = _mm256_set1_epi32(-32 * x->bsums[s16]), p1 = _mm256_setzero_si256();
-                    p0 = _mm256_dpbusd_epi32(p0, T->codes[s16][0], _mm256_set1_epi32(xw[4 * s16]));
-                    p1 = _mm256_dpbusd_epi32(p1, T->codes[s16][1], _mm256_set1_epi32(xw[4 * s16 + 1]));
-                    p0 = _mm256_dpbusd_epi32(p0, T->codes[s16][2], _mm256_set1_epi32(xw[4 * s16 + 2]));
-                    p1 = _mm256_dpbusd_epi32(p1, T->codes[s16][3], _mm256_set1_epi32(xw[4 * s16 + 3]));
-                    isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(_mm256_add_epi32(p0, p1), T->sc[s16]));
-                }
-                f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(T->d, _mm256_set1_ps(x->d)), f);
-            }
-            _mm256_storeu_ps(yt, f);
-        }
-    }
-}
-
-/* ---- k-quants with 16-row tiles ----------------------------------------------------------------
- * As above at full width: the codes of 16 rows transposed per sub-block (lane = row). Q4_K's
- * mins term Σ_j min_j · Σx_j goes through vpdpwssd on (min_j, min_j+1) pairs against the
- * activations' 32-element sums, four instructions per super-block for all 16 rows. */
-#define KTILE16_SPAN 4 /* super-blocks per tile pass (~21 KiB) */
-
 /* Rows r0..r0+15 of 32 bytes each (lo: rows 0-7, hi: rows 8-15), transposed to out[g] = dword g
  * of each of the 16 rows. */
 static inline void tile32x16(__m256i lo[8], __m256i hi[8], __m512i out[8]) {
@@ -513,6 +232,113 @@ static inline void tile32x16(__m256i lo[8], __m256i hi[8], __m512i out[8]) {
     for (int g = 0; g < 8; g++) out[g] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[g]), hi[g], 1);
 }
 
+/* ---- affine 32-element types (Q4_1, Q5_1) --------------------------------------------------------
+ * x = d·q + m with unsigned codes, against Q8_1 activations: Σ = d_w·d_x·Σq_w·q_x + m_w·s_x, where
+ * s_x = d_x·Σq_x comes with the activation block. The codes multiply the activation bytes
+ * directly (no +128 shift), and the min term is one FMA of the 16 rows' minimums per block. A
+ * tile of only 8 rows (the chunk's last) repeats them in lanes 8..15 and stores 8 lanes. */
+typedef struct q8_1_aux {
+    float d, s;
+} q8_1_aux;
+
+static void gemm_prep_q8_1(int64_t n, const void *act, void *aux) {
+    const owl_block_q8_1 *x = act;
+    q8_1_aux *o = aux;
+    for (int64_t b = 0; b < n / 32; b++) o[b] = (q8_1_aux){_cvtsh_ss(x[b].d), _cvtsh_ss(x[b].s)};
+}
+
+/* The 32 unsigned codes, scale and minimum of block b of a Q4_1 / Q5_1 row. */
+static inline __m256i affine_codes(owl_type type, const void *row, int64_t b, uint16_t *d, uint16_t *m) {
+    if (type == OWL_TYPE_Q4_1) {
+        const owl_block_q4_1 *x = (const owl_block_q4_1 *)row + b;
+        *d = x->d;
+        *m = x->m;
+        __m128i v = _mm_loadu_si128((const __m128i *)x->qs);
+        return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
+    }
+    const owl_block_q5_1 *x = (const owl_block_q5_1 *)row + b;
+    *d = x->d;
+    *m = x->m;
+    uint32_t h;
+    memcpy(&h, x->qh, 4);
+    __m128i v = _mm_loadu_si128((const __m128i *)x->qs);
+    __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
+    return _mm256_or_si256(q, _mm256_maskz_mov_epi8((__mmask32)h, _mm256_set1_epi8(0x10)));
+}
+
+static void gemm_affine32(owl_type type, int64_t n, int64_t n_rows, const void *w, size_t row_bytes,
+                          const void *act, size_t act_row, const void *aux, int64_t n_tok, float *y,
+                          int64_t y_stride) {
+    const int64_t nb = n / 32;
+    const q8_1_aux *ax = aux;
+    __m512i tile[SYM_SPAN][8];
+    __m512 dws[SYM_SPAN], mws[SYM_SPAN];
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 16) {
+        const int nr = n_rows - r0 >= 16 ? 16 : 8;
+        const __mmask16 keep = nr == 16 ? (__mmask16)0xFFFF : (__mmask16)0x00FF;
+        for (int64_t kb0 = 0; kb0 < nb; kb0 += SYM_SPAN) {
+            const int64_t kb1 = kb0 + SYM_SPAN < nb ? kb0 + SYM_SPAN : nb;
+            uint16_t d[SYM_SPAN][16], m[SYM_SPAN][16];
+            for (int j = 0; j < 16; j++) {
+                const char *row = (const char *)w + (size_t)(r0 + j % nr) * row_bytes;
+                for (int64_t b = kb0; b < kb1; b++)
+                    ((__m256i *)tile[b - kb0])[j] = affine_codes(type, row, b, &d[b - kb0][j], &m[b - kb0][j]);
+            }
+            for (int64_t b = kb0; b < kb1; b++) {
+                __m256i *rows = (__m256i *)tile[b - kb0];
+                __m256i lo[8], hi[8];
+                for (int j = 0; j < 8; j++) {
+                    lo[j] = rows[j];
+                    hi[j] = rows[8 + j];
+                }
+                tile32x16(lo, hi, tile[b - kb0]);
+                dws[b - kb0] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d[b - kb0]));
+                mws[b - kb0] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)m[b - kb0]));
+            }
+            for (int64_t t = 0; t < n_tok; t++) {
+                const owl_block_q8_1 *x0 = (const owl_block_q8_1 *)((const char *)act + (size_t)t * act_row);
+                const q8_1_aux *a0 = ax + (size_t)t * (size_t)nb;
+                float *y0 = y + t * y_stride + r0;
+                __m512 f0 = kb0 ? _mm512_maskz_loadu_ps(keep, y0) : _mm512_setzero_ps();
+                __m512 f1 = _mm512_setzero_ps();
+                for (int64_t b = kb0; b < kb1; b++) {
+                    __m512i p0 = _mm512_setzero_si512(), q0 = _mm512_setzero_si512();
+                    SYM_BLOCK(tile[b - kb0], x0[b].qs, p0, q0);
+                    f0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(p0, q0)),
+                                         _mm512_mul_ps(dws[b - kb0], _mm512_set1_ps(a0[b].d)), f0);
+                    f1 = _mm512_fmadd_ps(mws[b - kb0], _mm512_set1_ps(a0[b].s), f1);
+                }
+                _mm512_mask_storeu_ps(y0, keep, _mm512_add_ps(f0, f1));
+            }
+        }
+    }
+}
+
+static void gemm_q4_1(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    gemm_affine32(OWL_TYPE_Q4_1, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
+}
+
+static void gemm_q5_1(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    gemm_affine32(OWL_TYPE_Q5_1, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
+}
+
+/* ---- k-quants ------------------------------------------------------------------------------------
+ * The same tiles over 256-element super-blocks: the codes of 16 rows stored transposed (lane =
+ * row) per sub-block, so one vpdpbusd per 4 elements serves all 16 rows, and each sub-block's
+ * integer sum is scaled by the 16 rows' sub-block scales at once. The codes are unsigned (Q4_K
+ * 0..15, Q5_K 0..31, Q6_K 0..63), so the Q8_K activations multiply them directly. Q4_K/Q5_K's
+ * mins term Σ_j min_j · Σx_j goes through vpdpwssd on (min_j, min_j+1) pairs against the
+ * activations' 32-element sums, four instructions per super-block for all 16 rows. */
+static void gemm_kq_nop_prep(int64_t n, const void *act, void *aux) {
+    (void)n;
+    (void)act;
+    (void)aux;
+}
+
+#define KTILE16_SPAN 4 /* super-blocks per tile pass (~21 KiB) */
+
 typedef struct q4k_tile16 {
     __m512i codes[8][8];     /* [sub-block][dword] */
     __m512i sc[8];           /* per sub-block: the 16 rows' scales as int32 */
@@ -520,13 +346,17 @@ typedef struct q4k_tile16 {
     __m512 d, dmin;
 } q4k_tile16;
 
-static void gemm_q4_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
-                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
-    const int64_t nsb = n / 256, n16 = n_rows / 16 * 16;
+/* Q4_K, and Q5_K (five = true: the same layout plus a fifth bit per code from qh). */
+static inline __attribute__((always_inline)) void gemm_k4(bool five, int64_t n, int64_t n_rows, const void *w,
+                                                          size_t row_bytes, const void *act, size_t act_row,
+                                                          const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    const int64_t nsb = n / 256;
     q4k_tile16 tiles[KTILE16_SPAN];
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    for (int64_t r0 = 0; r0 < n16; r0 += 16)
+    const __m256i low = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 16)
     for (int64_t sb0 = 0; sb0 < nsb; sb0 += KTILE16_SPAN) {
+        const int nr = n_rows - r0 >= 16 ? 16 : 8; /* a last tile of 8 rows repeats them */
+        const __mmask16 keep = nr == 16 ? (__mmask16)0xFFFF : (__mmask16)0x00FF;
         const int64_t sb1 = sb0 + KTILE16_SPAN < nsb ? sb0 + KTILE16_SPAN : nsb;
         for (int64_t sb = sb0; sb < sb1; sb++) {
             q4k_tile16 *T = &tiles[sb - sb0];
@@ -534,20 +364,30 @@ static void gemm_q4_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
             uint16_t mnt[4][16][2], ds[16], dms[16];
             __m256i lo[4][2][8], hi[4][2][8];
             for (int j = 0; j < 16; j++) {
-                const owl_block_q4_K *x = (const owl_block_q4_K *)((const char *)w + (size_t)(r0 + j) * row_bytes) + sb;
+                const char *blk = (const char *)w + (size_t)(r0 + j % nr) * row_bytes + (size_t)sb * (five ? sizeof(owl_block_q5_K) : sizeof(owl_block_q4_K));
+                const owl_block_q4_K *x4 = (const owl_block_q4_K *)blk;
+                const owl_block_q5_K *x5 = (const owl_block_q5_K *)blk;
+                const uint8_t *qs = five ? x5->qs : x4->qs;
                 uint32_t u[4];
-                owl_k4_unpack(x->scales, u);
+                owl_k4_unpack(five ? x5->scales : x4->scales, u);
                 const uint8_t *scs = (const uint8_t *)u, *mns = (const uint8_t *)(u + 2);
                 for (int k = 0; k < 8; k++) {
                     sct[k][j] = scs[k];
                     mnt[k / 2][j][k % 2] = mns[k];
                 }
-                ds[j] = x->d;
-                dms[j] = x->dmin;
+                ds[j] = five ? x5->d : x4->d;
+                dms[j] = five ? x5->dmin : x4->dmin;
+                const __m256i qh = five ? _mm256_loadu_si256((const __m256i *)x5->qh) : _mm256_setzero_si256();
                 for (int c = 0; c < 4; c++) {
-                    __m256i v = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * c));
-                    lo[c][j / 8][j % 8] = _mm256_and_si256(v, low);
-                    hi[c][j / 8][j % 8] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+                    __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+                    __m256i l = _mm256_and_si256(v, low), h = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+                    if (five) {
+                        /* sub-blocks 2c and 2c+1 take bits 2c and 2c+1 of qh[l] as their 0x10 */
+                        l = _mm256_or_si256(l, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
+                        h = _mm256_or_si256(h, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
+                    }
+                    lo[c][j / 8][j % 8] = l;
+                    hi[c][j / 8][j % 8] = h;
                 }
             }
             for (int c = 0; c < 4; c++) {
@@ -562,7 +402,7 @@ static void gemm_q4_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
         for (int64_t t = 0; t < n_tok; t++) {
             const owl_block_q8_K *xa = (const owl_block_q8_K *)((const char *)act + (size_t)t * act_row);
             float *yt = y + t * y_stride + r0;
-            __m512 f = sb0 ? _mm512_loadu_ps(yt) : _mm512_setzero_ps();
+            __m512 f = sb0 ? _mm512_maskz_loadu_ps(keep, yt) : _mm512_setzero_ps();
             for (int64_t sb = sb0; sb < sb1; sb++) {
                 const q4k_tile16 *T = &tiles[sb - sb0];
                 const owl_block_q8_K *x = &xa[sb];
@@ -581,12 +421,19 @@ static void gemm_q4_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
                 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(T->d, xd), f);
                 f = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(T->dmin, xd), f);
             }
-            _mm512_storeu_ps(yt, f);
+            _mm512_mask_storeu_ps(yt, keep, f);
         }
     }
-    if (n16 < n_rows)
-        gemm_q4_K_x8(n, n_rows - n16, (const char *)w + (size_t)n16 * row_bytes, row_bytes, act, act_row, aux,
-                     n_tok, y + n16, y_stride);
+}
+
+static void gemm_q4_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    gemm_k4(false, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
+}
+
+static void gemm_q5_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    gemm_k4(true, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
 }
 
 typedef struct q6k_tile16 {
@@ -597,11 +444,13 @@ typedef struct q6k_tile16 {
 
 static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
                       size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
-    const int64_t nsb = n / 256, n16 = n_rows / 16 * 16;
+    const int64_t nsb = n / 256;
     q6k_tile16 tiles[KTILE16_SPAN];
     const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
-    for (int64_t r0 = 0; r0 < n16; r0 += 16)
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 16)
     for (int64_t sb0 = 0; sb0 < nsb; sb0 += KTILE16_SPAN) {
+        const int nr = n_rows - r0 >= 16 ? 16 : 8; /* a last tile of 8 rows repeats them */
+        const __mmask16 keep = nr == 16 ? (__mmask16)0xFFFF : (__mmask16)0x00FF;
         const int64_t sb1 = sb0 + KTILE16_SPAN < nsb ? sb0 + KTILE16_SPAN : nsb;
         for (int64_t sb = sb0; sb < sb1; sb++) {
             q6k_tile16 *T = &tiles[sb - sb0];
@@ -609,7 +458,7 @@ static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
             int8_t sct[16][16];
             uint16_t ds[16];
             for (int j = 0; j < 16; j++) {
-                const owl_block_q6_K *x = (const owl_block_q6_K *)((const char *)w + (size_t)(r0 + j) * row_bytes) + sb;
+                const owl_block_q6_K *x = (const owl_block_q6_K *)((const char *)w + (size_t)(r0 + j % nr) * row_bytes) + sb;
                 for (int k = 0; k < 16; k++) sct[k][j] = x->scales[k];
                 ds[j] = x->d;
                 for (int h = 0; h < 2; h++) {
@@ -636,7 +485,7 @@ static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
         for (int64_t t = 0; t < n_tok; t++) {
             const owl_block_q8_K *xa = (const owl_block_q8_K *)((const char *)act + (size_t)t * act_row);
             float *yt = y + t * y_stride + r0;
-            __m512 f = sb0 ? _mm512_loadu_ps(yt) : _mm512_setzero_ps();
+            __m512 f = sb0 ? _mm512_maskz_loadu_ps(keep, yt) : _mm512_setzero_ps();
             for (int64_t sb = sb0; sb < sb1; sb++) {
                 const q6k_tile16 *T = &tiles[sb - sb0];
                 const owl_block_q8_K *x = &xa[sb];
@@ -652,12 +501,9 @@ static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
                 }
                 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(T->d, _mm512_set1_ps(x->d)), f);
             }
-            _mm512_storeu_ps(yt, f);
+            _mm512_mask_storeu_ps(yt, keep, f);
         }
     }
-    if (n16 < n_rows)
-        gemm_q6_K_x8(n, n_rows - n16, (const char *)w + (size_t)n16 * row_bytes, row_bytes, act, act_row, aux,
-                     n_tok, y + n16, y_stride);
 }
 
 /* ---- F16 batched product -----------------------------------------------------------------------
@@ -825,10 +671,16 @@ void owl_kernels_init_avx512_gemm(owl_kernel t[OWL_TYPE_COUNT]) {
     t[OWL_TYPE_Q4_0].gemm_prep = gemm_prep_q8_0;
     t[OWL_TYPE_Q5_0].gemm = gemm_q5_0;
     t[OWL_TYPE_Q5_0].gemm_prep = gemm_prep_q8_0;
+    t[OWL_TYPE_Q4_1].gemm = gemm_q4_1;
+    t[OWL_TYPE_Q4_1].gemm_prep = gemm_prep_q8_1;
+    t[OWL_TYPE_Q5_1].gemm = gemm_q5_1;
+    t[OWL_TYPE_Q5_1].gemm_prep = gemm_prep_q8_1;
     t[OWL_TYPE_F16].gemm = gemm_f16;
     t[OWL_TYPE_F16].gemm_prep = gemm_kq_nop_prep;
     t[OWL_TYPE_Q4_K].gemm = gemm_q4_K;
     t[OWL_TYPE_Q4_K].gemm_prep = gemm_kq_nop_prep;
+    t[OWL_TYPE_Q5_K].gemm = gemm_q5_K;
+    t[OWL_TYPE_Q5_K].gemm_prep = gemm_kq_nop_prep;
     t[OWL_TYPE_Q6_K].gemm = gemm_q6_K;
     t[OWL_TYPE_Q6_K].gemm_prep = gemm_kq_nop_prep;
 }
