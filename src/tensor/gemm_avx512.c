@@ -436,39 +436,95 @@ static void gemm_q5_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
     gemm_k4(true, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
 }
 
-typedef struct q6k_tile16 {
+/* Q6_K, Q3_K and Q2_K: sixteen sub-blocks of 16 with their own scales. The codes go into the
+ * tile unsigned (Q6_K q + 32, Q3_K q + 4, Q2_K q as stored), the offset comes back as
+ * -offset·Σx per sub-block from the activations' sums; Q2_K's mins, like Q4_K's, through
+ * vpdpwssd on pairs of sub-blocks. */
+typedef struct k16_tile {
     __m512i codes[16][4]; /* [sub-block of 16][dword] */
-    __m512i sc[16];
-    __m512 d;
-} q6k_tile16;
+    __m512i sc[16];       /* per sub-block: the 16 rows' scales as int32 */
+    __m512i mn[8];        /* Q2_K: per pair of sub-blocks, the rows' (min 2k, min 2k+1) as int16 */
+    __m512 d, dmin;
+} k16_tile;
 
-static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
-                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+/* Block sb of a row: codes of the eight 32-element groups (group g = elements 32g..32g+31,
+ * sub-blocks 2g and 2g+1), the scales and Q2_K's mins, d and dmin. */
+static inline __attribute__((always_inline)) void k16_decode(owl_type type, const char *row, int64_t sb,
+                                                             __m256i q[8], int8_t sc[16], uint8_t mn[16],
+                                                             uint16_t *d, uint16_t *dmin) {
+    const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    if (type == OWL_TYPE_Q6_K) {
+        const owl_block_q6_K *x = (const owl_block_q6_K *)row + sb;
+        memcpy(sc, x->scales, 16);
+        *d = x->d;
+        for (int h = 0; h < 2; h++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+            q[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_slli_epi16(_mm256_and_si256(qh, three), 4));
+            q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), three), 4));
+            q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), three), 4));
+            q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), three), 4));
+        }
+        return;
+    }
+    /* Q2_K and Q3_K: group 4h + k is bits 2k..2k+1 of qs[32h .. 32h+31]; Q3_K adds bit 4h + k of
+     * hmask[0..31] as 4. */
+    const uint8_t *qs;
+    __m256i hm = _mm256_setzero_si256();
+    if (type == OWL_TYPE_Q3_K) {
+        const owl_block_q3_K *x = (const owl_block_q3_K *)row + sb;
+        owl_q3k_scales(x->scales, sc);
+        *d = x->d;
+        qs = x->qs;
+        hm = _mm256_loadu_si256((const __m256i *)x->hmask);
+    } else {
+        const owl_block_q2_K *x = (const owl_block_q2_K *)row + sb;
+        for (int k = 0; k < 16; k++) {
+            sc[k] = (int8_t)(x->scales[k] & 0xF);
+            mn[k] = (uint8_t)(x->scales[k] >> 4);
+        }
+        *d = x->d;
+        *dmin = x->dmin;
+        qs = x->qs;
+    }
+    for (int h = 0; h < 2; h++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+        for (int k = 0; k < 4; k++) {
+            __m256i c = _mm256_and_si256(_mm256_srli_epi16(v, 2 * k), three);
+            if (type == OWL_TYPE_Q3_K)
+                c = _mm256_or_si256(c, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k), one), 2));
+            q[4 * h + k] = c;
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void gemm_k16(owl_type type, int64_t n, int64_t n_rows, const void *w,
+                                                           size_t row_bytes, const void *act, size_t act_row,
+                                                           int64_t n_tok, float *y, int64_t y_stride) {
     const int64_t nsb = n / 256;
-    q6k_tile16 tiles[KTILE16_SPAN];
-    const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
+    const int offset = type == OWL_TYPE_Q6_K ? 32 : type == OWL_TYPE_Q3_K ? 4 : 0;
+    const bool mins = type == OWL_TYPE_Q2_K;
+    k16_tile tiles[KTILE16_SPAN];
     for (int64_t r0 = 0; r0 < n_rows; r0 += 16)
     for (int64_t sb0 = 0; sb0 < nsb; sb0 += KTILE16_SPAN) {
         const int nr = n_rows - r0 >= 16 ? 16 : 8; /* a last tile of 8 rows repeats them */
         const __mmask16 keep = nr == 16 ? (__mmask16)0xFFFF : (__mmask16)0x00FF;
         const int64_t sb1 = sb0 + KTILE16_SPAN < nsb ? sb0 + KTILE16_SPAN : nsb;
         for (int64_t sb = sb0; sb < sb1; sb++) {
-            q6k_tile16 *T = &tiles[sb - sb0];
+            k16_tile *T = &tiles[sb - sb0];
             __m256i q[8][2][8]; /* [32-element group][row / 8][row % 8] */
             int8_t sct[16][16];
-            uint16_t ds[16];
+            uint16_t mnt[8][16][2], ds[16], dms[16] = {0};
             for (int j = 0; j < 16; j++) {
-                const owl_block_q6_K *x = (const owl_block_q6_K *)((const char *)w + (size_t)(r0 + j % nr) * row_bytes) + sb;
-                for (int k = 0; k < 16; k++) sct[k][j] = x->scales[k];
-                ds[j] = x->d;
-                for (int h = 0; h < 2; h++) {
-                    const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
-                    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
-                    const __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
-                    q[4 * h + 0][j / 8][j % 8] = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_slli_epi16(_mm256_and_si256(qh, three), 4));
-                    q[4 * h + 1][j / 8][j % 8] = _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), three), 4));
-                    q[4 * h + 2][j / 8][j % 8] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), three), 4));
-                    q[4 * h + 3][j / 8][j % 8] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), three), 4));
+                __m256i qj[8];
+                int8_t sc[16];
+                uint8_t mn[16] = {0};
+                k16_decode(type, (const char *)w + (size_t)(r0 + j % nr) * row_bytes, sb, qj, sc, mn, &ds[j], &dms[j]);
+                for (int g = 0; g < 8; g++) q[g][j / 8][j % 8] = qj[g];
+                for (int k = 0; k < 16; k++) {
+                    sct[k][j] = sc[k];
+                    mnt[k / 2][j][k % 2] = mn[k];
                 }
             }
             for (int g32 = 0; g32 < 8; g32++) {
@@ -480,29 +536,140 @@ static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
                 }
             }
             for (int k = 0; k < 16; k++) T->sc[k] = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)sct[k]));
+            if (mins)
+                for (int k = 0; k < 8; k++) T->mn[k] = _mm512_loadu_si512(mnt[k]);
             T->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)ds));
+            T->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dms));
         }
         for (int64_t t = 0; t < n_tok; t++) {
             const owl_block_q8_K *xa = (const owl_block_q8_K *)((const char *)act + (size_t)t * act_row);
             float *yt = y + t * y_stride + r0;
             __m512 f = sb0 ? _mm512_maskz_loadu_ps(keep, yt) : _mm512_setzero_ps();
             for (int64_t sb = sb0; sb < sb1; sb++) {
-                const q6k_tile16 *T = &tiles[sb - sb0];
+                const k16_tile *T = &tiles[sb - sb0];
                 const owl_block_q8_K *x = &xa[sb];
                 __m512i isum = _mm512_setzero_si512();
                 for (int s16 = 0; s16 < 16; s16++) {
-                    /* Codes are q + 32: start from -32·Σx of the sub-block. */
-                    __m512i p0 = _mm512_set1_epi32(-32 * x->bsums[s16]), p1 = _mm512_setzero_si512();
+                    __m512i p0 = _mm512_set1_epi32(-offset * x->bsums[s16]), p1 = _mm512_setzero_si512();
                     p0 = _mm512_dpbusd_epi32(p0, T->codes[s16][0], bcast32(x->qs + 16 * s16));
                     p1 = _mm512_dpbusd_epi32(p1, T->codes[s16][1], bcast32(x->qs + 16 * s16 + 4));
                     p0 = _mm512_dpbusd_epi32(p0, T->codes[s16][2], bcast32(x->qs + 16 * s16 + 8));
                     p1 = _mm512_dpbusd_epi32(p1, T->codes[s16][3], bcast32(x->qs + 16 * s16 + 12));
                     isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(_mm512_add_epi32(p0, p1), T->sc[s16]));
                 }
-                f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(T->d, _mm512_set1_ps(x->d)), f);
+                const __m512 xd = _mm512_set1_ps(x->d);
+                f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(T->d, xd), f);
+                if (mins) {
+                    __m512i msum = _mm512_setzero_si512();
+                    for (int k = 0; k < 8; k++) {
+                        const uint32_t pair = (uint16_t)x->bsums[2 * k] | (uint32_t)(uint16_t)x->bsums[2 * k + 1] << 16;
+                        msum = _mm512_dpwssd_epi32(msum, T->mn[k], _mm512_set1_epi32((int32_t)pair));
+                    }
+                    f = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(T->dmin, xd), f);
+                }
             }
             _mm512_mask_storeu_ps(yt, keep, f);
         }
+    }
+}
+
+static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    gemm_k16(OWL_TYPE_Q6_K, n, n_rows, w, row_bytes, act, act_row, n_tok, y, y_stride);
+}
+
+static void gemm_q3_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    gemm_k16(OWL_TYPE_Q3_K, n, n_rows, w, row_bytes, act, act_row, n_tok, y, y_stride);
+}
+
+static void gemm_q2_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    gemm_k16(OWL_TYPE_Q2_K, n, n_rows, w, row_bytes, act, act_row, n_tok, y, y_stride);
+}
+
+/* ---- BF16 --------------------------------------------------------------------------------------
+ * The integer tiles' layout with vdpbf16ps: per 16 elements of 16 rows, tile vector g holds the
+ * pair of elements (2g, 2g+1) of each row (lane = row), and one vdpbf16ps against a token's
+ * broadcast pair adds both products to all 16 rows, in f32. Four tokens share each tile vector,
+ * two chains each. */
+#define BF16_SPAN 32 /* 16-element blocks per tile pass: 16 KiB */
+
+static inline __m512bh bcast_bf16_pair(const uint16_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return (__m512bh)_mm512_set1_epi32(v);
+}
+
+#define BF16_BLOCK(T, x, a, b)                                                                     \
+    do {                                                                                           \
+        for (int g_ = 0; g_ < 8; g_ += 2) {                                                        \
+            a = _mm512_dpbf16_ps(a, (__m512bh)(T)[g_], bcast_bf16_pair((x) + 2 * g_));              \
+            b = _mm512_dpbf16_ps(b, (__m512bh)(T)[g_ + 1], bcast_bf16_pair((x) + 2 * g_ + 2));      \
+        }                                                                                          \
+    } while (0)
+
+static void gemm_bf16(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    const int64_t nb = n / 16, tail = n % 16;
+    __m512i tile[BF16_SPAN][8];
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 16) {
+        const int nr = n_rows - r0 >= 16 ? 16 : 8; /* a last tile of 8 rows repeats them */
+        const __mmask16 keep = nr == 16 ? (__mmask16)0xFFFF : (__mmask16)0x00FF;
+        for (int64_t kb0 = 0; kb0 < nb; kb0 += BF16_SPAN) {
+            const int64_t kb1 = kb0 + BF16_SPAN < nb ? kb0 + BF16_SPAN : nb;
+            for (int j = 0; j < 16; j++) {
+                const uint16_t *row = (const uint16_t *)((const char *)w + (size_t)(r0 + j % nr) * row_bytes);
+                for (int64_t b = kb0; b < kb1; b++)
+                    ((__m256i *)tile[b - kb0])[j] = _mm256_loadu_si256((const __m256i *)(row + 16 * b));
+            }
+            for (int64_t b = kb0; b < kb1; b++) {
+                __m256i *rows = (__m256i *)tile[b - kb0];
+                __m256i lo[8], hi[8];
+                for (int j = 0; j < 8; j++) {
+                    lo[j] = rows[j];
+                    hi[j] = rows[8 + j];
+                }
+                tile32x16(lo, hi, tile[b - kb0]);
+            }
+            int64_t t = 0;
+            for (; t + 4 <= n_tok; t += 4) {
+                const uint16_t *x[4];
+                float *yt[4];
+                __m512 fa[4], fb[4];
+                for (int i = 0; i < 4; i++) {
+                    x[i] = (const uint16_t *)((const char *)act + (size_t)(t + i) * act_row);
+                    yt[i] = y + (t + i) * y_stride + r0;
+                    fa[i] = kb0 ? _mm512_maskz_loadu_ps(keep, yt[i]) : _mm512_setzero_ps();
+                    fb[i] = _mm512_setzero_ps();
+                }
+                for (int64_t b = kb0; b < kb1; b++) {
+                    const __m512i *T = tile[b - kb0];
+                    BF16_BLOCK(T, x[0] + 16 * b, fa[0], fb[0]);
+                    BF16_BLOCK(T, x[1] + 16 * b, fa[1], fb[1]);
+                    BF16_BLOCK(T, x[2] + 16 * b, fa[2], fb[2]);
+                    BF16_BLOCK(T, x[3] + 16 * b, fa[3], fb[3]);
+                }
+                for (int i = 0; i < 4; i++) _mm512_mask_storeu_ps(yt[i], keep, _mm512_add_ps(fa[i], fb[i]));
+            }
+            for (; t < n_tok; t++) {
+                const uint16_t *x0 = (const uint16_t *)((const char *)act + (size_t)t * act_row);
+                float *y0 = y + t * y_stride + r0;
+                __m512 fa = kb0 ? _mm512_maskz_loadu_ps(keep, y0) : _mm512_setzero_ps(), fb = _mm512_setzero_ps();
+                for (int64_t b = kb0; b < kb1; b++) BF16_BLOCK(tile[b - kb0], x0 + 16 * b, fa, fb);
+                _mm512_mask_storeu_ps(y0, keep, _mm512_add_ps(fa, fb));
+            }
+        }
+        /* Elements past the last whole 16 (rows of other lengths): plain products. */
+        if (tail)
+            for (int64_t t = 0; t < n_tok; t++)
+                for (int j = 0; j < nr; j++) {
+                    const uint16_t *row = (const uint16_t *)((const char *)w + (size_t)(r0 + j) * row_bytes);
+                    const uint16_t *x0 = (const uint16_t *)((const char *)act + (size_t)t * act_row);
+                    float sum = 0;
+                    for (int64_t i = n - tail; i < n; i++) sum += owl_bf16_to_f32(row[i]) * owl_bf16_to_f32(x0[i]);
+                    y[t * y_stride + r0 + j] = (nb ? y[t * y_stride + r0 + j] : 0.0f) + sum;
+                }
     }
 }
 
@@ -675,6 +842,8 @@ void owl_kernels_init_avx512_gemm(owl_kernel t[OWL_TYPE_COUNT]) {
     t[OWL_TYPE_Q4_1].gemm_prep = gemm_prep_q8_1;
     t[OWL_TYPE_Q5_1].gemm = gemm_q5_1;
     t[OWL_TYPE_Q5_1].gemm_prep = gemm_prep_q8_1;
+    t[OWL_TYPE_BF16].gemm = gemm_bf16;
+    t[OWL_TYPE_BF16].gemm_prep = gemm_kq_nop_prep;
     t[OWL_TYPE_F16].gemm = gemm_f16;
     t[OWL_TYPE_F16].gemm_prep = gemm_kq_nop_prep;
     t[OWL_TYPE_Q4_K].gemm = gemm_q4_K;
@@ -683,4 +852,8 @@ void owl_kernels_init_avx512_gemm(owl_kernel t[OWL_TYPE_COUNT]) {
     t[OWL_TYPE_Q5_K].gemm_prep = gemm_kq_nop_prep;
     t[OWL_TYPE_Q6_K].gemm = gemm_q6_K;
     t[OWL_TYPE_Q6_K].gemm_prep = gemm_kq_nop_prep;
+    t[OWL_TYPE_Q3_K].gemm = gemm_q3_K;
+    t[OWL_TYPE_Q3_K].gemm_prep = gemm_kq_nop_prep;
+    t[OWL_TYPE_Q2_K].gemm = gemm_q2_K;
+    t[OWL_TYPE_Q2_K].gemm_prep = gemm_kq_nop_prep;
 }
