@@ -1,10 +1,12 @@
-/* AVX-512 batched products (prefill): Y[t][r] for tiles of weight rows against every token of a
- * batch, each tile decoded once and reused across the whole batch (see owl_gemm_fn in
- * kernels.h). The quantized types run on VNNI's u8×s8 dot products, F16 on FMA.
+/* AVX-512 batched products (prefill, and decoding several sequences at once): Y[t][r] for tiles
+ * of weight rows against every token of a batch, each tile decoded once and reused across the
+ * whole batch (see owl_gemm_fn in kernels.h). Every computable type has one: the quantized types
+ * on VNNI's u8×s8 dot products (integer sums, exact), BF16 on vdpbf16ps, F16 and F32 on FMA.
  *
  * Throughput on this class of core (measured with enough independent chains): one 512-bit
  * vpdpbusd per cycle (64 multiply-adds) against one 256-bit vpdpbusd (32), so the tiles are 16
- * rows wide and held in zmm registers; the 8-row ymm form remains for a last tile of 8 rows. */
+ * rows wide, one row per 32-bit lane; a chunk's last 8 rows run as a 16-row tile with the rows
+ * repeated and half the lanes stored. */
 #include "tensor/kernels.h"
 
 #include "tensor/blocks.h"
@@ -673,20 +675,28 @@ static void gemm_bf16(int64_t n, int64_t n_rows, const void *w, size_t row_bytes
     }
 }
 
-/* ---- F16 batched product -----------------------------------------------------------------------
- * Register blocking, 4 weight rows × 4 tokens: per 16 elements, 4 row loads (converted from f16
- * once) and 4 token loads feed 16 independent FMA chains, so each weight element is converted
- * once per 4 tokens and the FMA units, not the loads, set the pace. */
-static void gemm_f16_x4(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
-                     size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
-    (void)aux;
+/* ---- F16 and F32 ---------------------------------------------------------------------------------
+ * Small batches: register blocking, 4 weight rows × 4 tokens. Per 16 elements, 4 row loads (f16
+ * converted once) and 4 token loads feed 16 independent FMA chains, so each weight element is
+ * converted once per 4 tokens and the FMA units, not the loads, set the pace. */
+static inline __m512 load_w(bool f32, const char *row, int64_t k) {
+    return f32 ? _mm512_loadu_ps((const float *)row + k) : load_f16((const uint16_t *)row + k);
+}
+
+static inline __m512 load_w_mask(bool f32, const char *row, int64_t k, __mmask16 m) {
+    return f32 ? _mm512_maskz_loadu_ps(m, (const float *)row + k) : load_f16_mask((const uint16_t *)row + k, m);
+}
+
+static inline __attribute__((always_inline)) void gemm_x4(bool f32, int64_t n, int64_t n_rows, const void *w,
+                                                          size_t row_bytes, const void *act, size_t act_row,
+                                                          int64_t n_tok, float *y, int64_t y_stride) {
     const int64_t n16 = n / 16 * 16;
     const __mmask16 tail = (__mmask16)((1u << (n - n16)) - 1);
     /* Blocks of 32 tokens (their activations stay in L2) against all rows of the chunk. */
     for (int64_t tb = 0; tb < n_tok; tb += 32)
     for (int64_t r0 = 0; r0 < n_rows; r0 += 4) {
-        const uint16_t *wr[4];
-        for (int i = 0; i < 4; i++) wr[i] = (const uint16_t *)((const char *)w + (size_t)(r0 + i) * row_bytes);
+        const char *wr[4];
+        for (int i = 0; i < 4; i++) wr[i] = (const char *)w + (size_t)(r0 + i) * row_bytes;
         const int64_t te = tb + 32 < n_tok ? tb + 32 : n_tok;
         for (int64_t t0 = tb; t0 < te; t0 += 4) {
             const int nt = te - t0 < 4 ? (int)(te - t0) : 4;
@@ -710,12 +720,12 @@ static void gemm_f16_x4(int64_t n, int64_t n_rows, const void *w, size_t row_byt
         a32 = _mm512_fmadd_ps(w3_, x2_, a32); a33 = _mm512_fmadd_ps(w3_, x3_, a33);              \
     } while (0)
             for (int64_t k = 0; k < n16; k += 16)
-                F16_STEP(load_f16(wr[0] + k), load_f16(wr[1] + k), load_f16(wr[2] + k), load_f16(wr[3] + k),
+                F16_STEP(load_w(f32, wr[0], k), load_w(f32, wr[1], k), load_w(f32, wr[2], k), load_w(f32, wr[3], k),
                          _mm512_loadu_ps(xr[0] + k), _mm512_loadu_ps(xr[1] + k), _mm512_loadu_ps(xr[2] + k),
                          _mm512_loadu_ps(xr[3] + k));
             if (tail)
-                F16_STEP(load_f16_mask(wr[0] + n16, tail), load_f16_mask(wr[1] + n16, tail),
-                         load_f16_mask(wr[2] + n16, tail), load_f16_mask(wr[3] + n16, tail),
+                F16_STEP(load_w_mask(f32, wr[0], n16, tail), load_w_mask(f32, wr[1], n16, tail),
+                         load_w_mask(f32, wr[2], n16, tail), load_w_mask(f32, wr[3], n16, tail),
                          _mm512_maskz_loadu_ps(tail, xr[0] + n16), _mm512_maskz_loadu_ps(tail, xr[1] + n16),
                          _mm512_maskz_loadu_ps(tail, xr[2] + n16), _mm512_maskz_loadu_ps(tail, xr[3] + n16));
 #undef F16_STEP
@@ -727,8 +737,8 @@ static void gemm_f16_x4(int64_t n, int64_t n_rows, const void *w, size_t row_byt
 }
 
 
-/* ---- F16 with 64-row tiles ---------------------------------------------------------------------
- * The weights of 64 rows are converted to f32 once per span of F16_SPAN elements and stored
+/* ---- F16 and F32, 64-row tiles -----------------------------------------------------------------
+ * The weights of 64 rows are converted to f32 (or copied, for F32) once per span of F16_SPAN elements and stored
  * transposed (tile[k][v] = element k of rows 16v..16v+15), so the products of four tokens with
  * all 64 rows are, per element, 4 vector loads + 4 broadcasts feeding 16 independent FMAs: no
  * conversions and no horizontal sums in the inner loop. A last group of 16 rows uses the same
@@ -764,14 +774,19 @@ static inline void transpose16x16_ps(__m512 r[16]) {
     }
 }
 
-/* tile[k * nvec + v] = element k0 + k of rows r0 + 16v .. r0 + 16v + 15, for k < kn. */
-static void f16_tile(const void *w, size_t row_bytes, int64_t r0, int nvec, int64_t k0, int64_t kn, __m512 *tile) {
+/* tile[k * nvec + v] = element k0 + k of rows r0 + 16v .. r0 + 16v + 15, for k < kn; the weights
+ * are f16 or (f32 = true) f32. */
+static void f16_tile(bool f32, const void *w, size_t row_bytes, int64_t r0, int nvec, int64_t k0, int64_t kn,
+                     __m512 *tile) {
     for (int v = 0; v < nvec; v++)
         for (int64_t kk = 0; kk < kn; kk += 16) {
             const __mmask16 m = kn - kk >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (kn - kk)) - 1);
             __m512 r[16];
-            for (int j = 0; j < 16; j++)
-                r[j] = load_f16_mask((const uint16_t *)((const char *)w + (size_t)(r0 + 16 * v + j) * row_bytes) + k0 + kk, m);
+            for (int j = 0; j < 16; j++) {
+                const char *row = (const char *)w + (size_t)(r0 + 16 * v + j) * row_bytes;
+                r[j] = f32 ? _mm512_maskz_loadu_ps(m, (const float *)row + k0 + kk)
+                           : load_f16_mask((const uint16_t *)row + k0 + kk, m);
+            }
             transpose16x16_ps(r);
             for (int c = 0; c < 16 && kk + c < kn; c++) tile[(kk + c) * nvec + v] = r[c];
         }
@@ -807,11 +822,13 @@ static inline __attribute__((always_inline)) void f16_span(int nvec, const __m51
     }
 }
 
-static void gemm_f16(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
-                     size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+/* F16 and F32 weights (f32 = true) through the f32 tiles. */
+static void gemm_float(bool f32, int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                       size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
     /* A small batch does not repay the tile's conversion: the 4×4 kernel converts in place. */
     if (n_tok < F16_TILE_MIN_TOKENS) {
-        gemm_f16_x4(n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
+        if (f32) gemm_x4(true, n, n_rows, w, row_bytes, act, act_row, n_tok, y, y_stride);
+        else gemm_x4(false, n, n_rows, w, row_bytes, act, act_row, n_tok, y, y_stride);
         return;
     }
     __m512 tile[F16_SPAN * 4];
@@ -820,15 +837,27 @@ static void gemm_f16(int64_t n, int64_t n_rows, const void *w, size_t row_bytes,
         const int nvec = r0 + 64 <= n_rows ? 4 : 1;
         for (int64_t k0 = 0; k0 < n; k0 += F16_SPAN) {
             const int64_t kn = n - k0 < F16_SPAN ? n - k0 : F16_SPAN;
-            f16_tile(w, row_bytes, r0, nvec, k0, kn, tile);
+            f16_tile(f32, w, row_bytes, r0, nvec, k0, kn, tile);
             if (nvec == 4) f16_span(4, tile, k0, kn, act, act_row, n_tok, y, y_stride, r0);
             else f16_span(1, tile, k0, kn, act, act_row, n_tok, y, y_stride, r0);
         }
         r0 += 16 * nvec;
     }
-    if (r0 < n_rows)
-        gemm_f16_x4(n, n_rows - r0, (const char *)w + (size_t)r0 * row_bytes, row_bytes, act, act_row, aux,
-                    n_tok, y + r0, y_stride);
+    if (r0 < n_rows) {
+        const char *wr = (const char *)w + (size_t)r0 * row_bytes;
+        if (f32) gemm_x4(true, n, n_rows - r0, wr, row_bytes, act, act_row, n_tok, y + r0, y_stride);
+        else gemm_x4(false, n, n_rows - r0, wr, row_bytes, act, act_row, n_tok, y + r0, y_stride);
+    }
+}
+
+static void gemm_f16(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                     size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    gemm_float(false, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
+}
+
+static void gemm_f32(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
+                     size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
+    gemm_float(true, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
 }
 
 void owl_kernels_init_avx512_gemm(owl_kernel t[OWL_TYPE_COUNT]) {
@@ -844,6 +873,8 @@ void owl_kernels_init_avx512_gemm(owl_kernel t[OWL_TYPE_COUNT]) {
     t[OWL_TYPE_Q5_1].gemm_prep = gemm_prep_q8_1;
     t[OWL_TYPE_BF16].gemm = gemm_bf16;
     t[OWL_TYPE_BF16].gemm_prep = gemm_kq_nop_prep;
+    t[OWL_TYPE_F32].gemm = gemm_f32;
+    t[OWL_TYPE_F32].gemm_prep = gemm_kq_nop_prep;
     t[OWL_TYPE_F16].gemm = gemm_f16;
     t[OWL_TYPE_F16].gemm_prep = gemm_kq_nop_prep;
     t[OWL_TYPE_Q4_K].gemm = gemm_q4_K;
