@@ -20,9 +20,12 @@
 
 static void rmsnorm(float *o, const float *x, const float *w, int64_t n, float eps) {
     /* The sum of squares in double, as ggml does: rows of thousands of values lose digits in
-     * a float accumulator. */
+     * a float accumulator. Each square is rounded to float first, as ggml does too: squaring in
+     * double moves the scale by an ulp now and then, and for quantized weights that ulp is
+     * enough to round an activation to the neighbouring 8-bit code, a difference that reaches
+     * every later position through the KV cache. */
     double ss = 0;
-    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    for (int64_t i = 0; i < n; i++) ss += (double)(x[i] * x[i]);
     const float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
     for (int64_t i = 0; i < n; i++) o[i] = x[i] * scale * w[i];
 }
