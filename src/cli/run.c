@@ -33,6 +33,7 @@ typedef struct run_opts {
     const char *path, *prompt;
     bool raw;
     long long n_predict, threads, n_ctx;
+    owl_type kv_type;
     owl_sampler_params sp;
     bool seed_set;
 } run_opts;
@@ -303,6 +304,8 @@ static int parse(int argc, char **argv, run_opts *o) {
             if (!cli_parse_int(arg, val, 1, 1024, &o->threads)) return 1;
         } else if (cli_flag_is(arg, "-c") || cli_flag_is(arg, "--ctx-size")) {
             if (!cli_parse_int(arg, val, 1, 1 << 22, &o->n_ctx)) return 1;
+        } else if (cli_flag_is(arg, "--kv-type")) {
+            if (!cli_parse_kv_type(arg, val, &o->kv_type)) return 1;
         } else if (cli_flag_is(arg, "--seed")) {
             if (!cli_parse_int(arg, val, 0, INT64_MAX, &v)) return 1;
             o->sp.seed = (uint64_t)v;
@@ -330,7 +333,7 @@ static int parse(int argc, char **argv, run_opts *o) {
 }
 
 static int run(int argc, char **argv) {
-    run_opts o = {.n_predict = -1, .sp = owl_sampler_default_params()};
+    run_opts o = {.n_predict = -1, .sp = owl_sampler_default_params(), .kv_type = OWL_TYPE_F16};
     if (parse(argc, argv, &o)) return 1;
     if (!o.seed_set) o.sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 
@@ -356,6 +359,7 @@ static int run(int argc, char **argv) {
     owl_context_params cp = owl_context_default_params();
     cp.n_ctx = (int)o.n_ctx;
     cp.n_threads = (int)o.threads;
+    cp.kv_type = o.kv_type;
     s.ctx = owl_context_new(s.model, &cp, &err);
     s.sampler = s.ctx ? owl_sampler_new(&o.sp, owl_model_hparams(s.model)->n_vocab, &err) : NULL;
     if (!s.ctx || !s.sampler) {
@@ -382,6 +386,7 @@ const cli_command cmd_run = {
     .usage = "usage: owl run MODEL [-p PROMPT] [--raw] [-n N] [--temp T] [--top-k K] [--top-p P]\n"
              "               [--min-p P] [--typical P] [--repeat-penalty R] [--presence-penalty P]\n"
              "               [--frequency-penalty F] [--repeat-last-n N] [--seed S] [-t THREADS] [-c CTX]\n"
+             "               [--kv-type f16|f32|q8_0] [--stop STR]...\n"
              "\n"
              "With -p, answers once and exits, printing only the generated text: the prompt goes\n"
              "through the model's chat template, or is continued as plain text with --raw or when\n"

@@ -165,6 +165,12 @@ static void attention_part(void *vctx, int ith, int nth) {
             ops->attn_values_f16(hdv, n_pos, group, scores, n_ctx, v0, kv->v_row, out);
             continue;
         }
+        if (kv->type == OWL_TYPE_Q8_0) {
+            ops->attn_scores_q8_0(hd, n_pos, group, q, owl_kv_k(kv, j->il, 0), kvh * hd, kv->k_bytes, scale, scores, n_ctx);
+            for (int i = 0; i < group; i++) softmax(scores + i * n_ctx, n_pos);
+            ops->attn_values_q8_0(hdv, n_pos, group, scores, n_ctx, owl_kv_v(kv, j->il, 0), kvh * hdv, kv->v_bytes, out);
+            continue;
+        }
         for (int i = 0; i < group; i++) {
             float *sc = scores + i * n_ctx;
             for (int64_t p = 0; p < n_pos; p++) {

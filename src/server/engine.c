@@ -467,6 +467,7 @@ owl_backend *owl_engine_backend_new(const char *path, const owl_engine_params *p
     owl_context_params cp = owl_context_default_params();
     cp.n_ctx = p->n_ctx;
     cp.n_threads = p->n_threads;
+    cp.kv_type = p->kv_type;
     for (int i = 0; i < e->n_slots; i++) {
         if (!(e->slots[i].ctx = owl_context_new(e->model, &cp, err))) goto fail;
         e->n_ctx = owl_context_n_ctx(e->slots[i].ctx);

@@ -1,0 +1,70 @@
+/* Attention over a Q8_0 KV cache with AVX-512 (see attn_q8_0.c for the layout). For each
+ * position the head's row is dequantized once into a buffer that stays in L1 (16 codes widened
+ * to float and scaled per step), and every query head of the GQA group is served from it; the
+ * cache itself is read once per group. Heads that do not start and end on a block boundary
+ * (hd < 32) take the scalar reference. */
+#include "tensor/kernels.h"
+
+#include "tensor/blocks.h"
+
+#include <immintrin.h>
+
+#define MAX_HD 512
+
+/* The hd elements of a row, from block b0 on, as floats. */
+static inline void dequant_head(const owl_block_q8_0 *b, int64_t n_blocks, float *dst) {
+    for (int64_t j = 0; j < n_blocks; j++) {
+        const __m512 d = _mm512_set1_ps(_cvtsh_ss(b[j].d));
+        const __m512i lo = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b[j].qs));
+        const __m512i hi = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b[j].qs + 16)));
+        _mm512_storeu_ps(dst + 32 * j, _mm512_mul_ps(d, _mm512_cvtepi32_ps(lo)));
+        _mm512_storeu_ps(dst + 32 * j + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(hi)));
+    }
+}
+
+static void attn_scores(int64_t hd, int64_t n_pos, int g, const float *q, const void *k, int64_t off,
+                        size_t k_stride, float scale, float *scores, int64_t s_stride) {
+    if (hd % 32 != 0 || off % 32 != 0 || hd > MAX_HD) {
+        owl_attn_scores_q8_0_ref(hd, n_pos, g, q, k, off, k_stride, scale, scores, s_stride);
+        return;
+    }
+    float buf[MAX_HD];
+    const int64_t nb = hd / 32;
+    for (int64_t p = 0; p < n_pos; p++) {
+        dequant_head((const owl_block_q8_0 *)((const char *)k + (size_t)p * k_stride) + off / 32, nb, buf);
+        for (int i = 0; i < g; i++) {
+            const float *qi = q + i * hd;
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+            for (int64_t e = 0; e < hd; e += 32) {
+                a0 = _mm512_fmadd_ps(_mm512_loadu_ps(buf + e), _mm512_loadu_ps(qi + e), a0);
+                a1 = _mm512_fmadd_ps(_mm512_loadu_ps(buf + e + 16), _mm512_loadu_ps(qi + e + 16), a1);
+            }
+            scores[i * s_stride + p] = scale * _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+        }
+    }
+}
+
+static void attn_values(int64_t hd, int64_t n_pos, int g, const float *w, int64_t w_stride,
+                        const void *v, int64_t off, size_t v_stride, float *out) {
+    if (hd % 32 != 0 || off % 32 != 0 || hd > MAX_HD) {
+        owl_attn_values_q8_0_ref(hd, n_pos, g, w, w_stride, v, off, v_stride, out);
+        return;
+    }
+    float buf[MAX_HD];
+    const int64_t nb = hd / 32;
+    for (int64_t e = 0; e < g * hd; e += 16) _mm512_storeu_ps(out + e, _mm512_setzero_ps());
+    for (int64_t p = 0; p < n_pos; p++) {
+        dequant_head((const owl_block_q8_0 *)((const char *)v + (size_t)p * v_stride) + off / 32, nb, buf);
+        for (int i = 0; i < g; i++) {
+            const __m512 wp = _mm512_set1_ps(w[i * w_stride + p]);
+            float *o = out + i * hd;
+            for (int64_t e = 0; e < hd; e += 16)
+                _mm512_storeu_ps(o + e, _mm512_fmadd_ps(wp, _mm512_loadu_ps(buf + e), _mm512_loadu_ps(o + e)));
+        }
+    }
+}
+
+void owl_attn_q8_0_init_avx512(owl_vec_ops *ops) {
+    ops->attn_scores_q8_0 = attn_scores;
+    ops->attn_values_q8_0 = attn_values;
+}
