@@ -73,10 +73,13 @@ static void rope_tables(owl_context *c, int n) {
     for (int t = 0; t < n; t++) {
         const float pos = (float)(c->n_past + t);
         float *cs = c->rope_cos + (size_t)t * half, *sn = c->rope_sin + (size_t)t * half;
-        for (int64_t i = 0; i < half; i++) {
-            float inv_freq = powf(hp->rope_base, -2.0f * (float)i / (float)hp->n_rot);
-            if (m->rope_freqs) inv_freq /= m->rope_freqs[i];
-            const float theta_extrap = pos * inv_freq;
+        /* The angles as ggml computes them: pos · theta_scale^i by repeated multiplication in
+         * float, not a power per frequency. The two differ in the last bits, and with quantized
+         * weights such a bit now and then moves an activation to the neighbouring 8-bit code. */
+        const float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
+        float th = pos;
+        for (int64_t i = 0; i < half; i++, th *= theta_scale) {
+            const float theta_extrap = m->rope_freqs ? th / m->rope_freqs[i] : th;
             float theta = theta_extrap;
             if (hp->rope_scaling == OWL_ROPE_SCALING_LINEAR) {
                 theta = freq_scale * theta_extrap;
