@@ -48,5 +48,11 @@ if need_shared models; then
     process.exit(o.pp_tps > 0 && o.tg_tps > 0 && o.pp_tps_sd >= 0 && o.tg_tps_sd >= 0 && o.peak_rss_bytes > 0 ? 0 : 1)' "$T_TMP/bench.json"
   "$OWL" perplexity "$m" -f "$ref" -c 64 >"$T_TMP/ppl" 2>"$T_TMP/err"
   check "perplexity of its own greedy text is low" awk '/Final estimate/ { ok = ($5 > 1 && $5 < 3) } END { exit ok ? 0 : 1 }' "$T_TMP/ppl"
+  "$OWL" perplexity "$m" -f "$ref" -c 64 --kv-type q8_0 >"$T_TMP/ppl8" 2>"$T_TMP/err"
+  check "perplexity with a Q8_0 KV cache is low too" awk '/Final estimate/ { ok = ($5 > 1 && $5 < 3) } END { exit ok ? 0 : 1 }' "$T_TMP/ppl8"
+  "$OWL" bench "$m" -p 32 -n 16 -r 1 --kv-type q8_0 --json >"$T_TMP/bench8.json" 2>"$T_TMP/err"
+  check "bench --kv-type q8_0 reports a smaller cache" node -e '
+    const o = JSON.parse(require("fs").readFileSync(process.argv[1])), f = JSON.parse(require("fs").readFileSync(process.argv[2]));
+    process.exit(o.kv_bytes > 0 && o.kv_bytes * 64 === f.kv_bytes * 34 ? 0 : 1)' "$T_TMP/bench8.json" "$T_TMP/bench.json"
 fi
 summary
