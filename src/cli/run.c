@@ -8,7 +8,8 @@
  * with the generation prompt added; with --raw, or when the model has no template, it is a plain
  * continuation. In a chat the whole history is rendered each turn and only the tokens that differ
  * from what the cache holds are run. Generation stops at an end-of-generation token, after -n
- * tokens, or when the context is full. */
+ * tokens, when the context is full, or where a --stop string appears (text that could be the
+ * start of one is held back until it cannot; owl_stop_scan). */
 #include "cli/cli.h"
 #include "owl/chat.h"
 #include "owl/model.h"
