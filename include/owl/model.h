@@ -69,7 +69,7 @@ typedef struct owl_context_params {
     int n_ctx;       /* KV cache length in tokens; 0 = the model's, capped at 4096 */
     int n_batch;     /* tokens per forward pass during prefill (default 256) */
     int n_threads;   /* 0 = online CPUs */
-    owl_type kv_type;  /* OWL_TYPE_F16 (default) or OWL_TYPE_F32 */
+    owl_type kv_type;  /* OWL_TYPE_F16 (default), OWL_TYPE_F32 or OWL_TYPE_Q8_0 */
 } owl_context_params;
 
 owl_context_params owl_context_default_params(void);

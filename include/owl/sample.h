@@ -49,6 +49,19 @@ void owl_sampler_accept(owl_sampler *s, int32_t token);
 /* Forgets the accepted tokens and restarts the random stream from the seed. */
 void owl_sampler_reset(owl_sampler *s);
 
+/* ---- stop strings ---------------------------------------------------------------------------
+ * Generated text is streamed a token at a time and a stop string can span tokens, so a caller
+ * keeps the text it has not yet shown in a buffer of its own and, after each token, asks
+ * owl_stop_scan what to do with it:
+ *   - true: a stop string occurs in it; show the first *n_release bytes (the text before the
+ *     earliest occurrence of any stop string), drop the rest and stop generating;
+ *   - false: show the first *n_release bytes and keep the rest, the longest tail that is still
+ *     the start of some stop string (grown so that it never splits a UTF-8 character).
+ * Empty or NULL stop strings are ignored. When generation ends for another reason, the held text
+ * is shown as it is. Used by `owl run --stop` and by the server. */
+bool owl_stop_scan(const char *text, size_t n, const char *const *stops, size_t n_stops,
+                   size_t *n_release);
+
 #ifdef __cplusplus
 }
 #endif

@@ -36,6 +36,7 @@ static int run(int argc, char **argv) {
     cli_args_init(&a, argc, argv);
     const char *path = NULL;
     long long n_prompt = 512, n_gen = 128, threads = 0, reps = 3;
+    owl_type kv_type = OWL_TYPE_F16;
     bool json = false;
     const char *arg;
     bool flag;
@@ -54,6 +55,8 @@ static int run(int argc, char **argv) {
             if (!(v = cli_args_value(&a, arg)) || !cli_parse_int(arg, v, 0, 1 << 20, &n_gen)) return 1;
         } else if (cli_flag_is(arg, "-t") || cli_flag_is(arg, "--threads")) {
             if (!(v = cli_args_value(&a, arg)) || !cli_parse_int(arg, v, 1, 1024, &threads)) return 1;
+        } else if (cli_flag_is(arg, "--kv-type")) {
+            if (!(v = cli_args_value(&a, arg)) || !cli_parse_kv_type(arg, v, &kv_type)) return 1;
         } else if (cli_flag_is(arg, "-r") || cli_flag_is(arg, "--reps")) {
             if (!(v = cli_args_value(&a, arg)) || !cli_parse_int(arg, v, 1, 1000, &reps)) return 1;
         } else {
@@ -71,6 +74,7 @@ static int run(int argc, char **argv) {
     cp.n_ctx = (int)(need > 0 ? need : 1);
     cp.n_batch = n_prompt > 0 ? (int)(n_prompt < 512 ? n_prompt : 512) : 1;
     cp.n_threads = (int)threads;
+    cp.kv_type = kv_type;
     owl_context *c = owl_context_new(m, &cp, &err);
     if (!c) {
         owl_model_destroy(m);
@@ -146,6 +150,7 @@ const cli_command cmd_bench = {
     .run = run,
     .summary = "measure prompt processing and generation speed",
     .usage = "usage: owl bench MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]\n"
+             "                  [--kv-type f16|f32|q8_0]\n"
              "\n"
              "Prompt processing (pp: -p tokens in batches) and generation (tg: -n tokens one at a\n"
              "time), each from an empty cache, repeated -r times; prints tokens/s as mean ± sd\n"

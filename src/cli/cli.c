@@ -80,6 +80,17 @@ bool cli_parse_float(const char *flag, const char *s, double *out) {
     return true;
 }
 
+bool cli_parse_kv_type(const char *flag, const char *s, owl_type *out) {
+    if (strcmp(s, "f16") == 0) *out = OWL_TYPE_F16;
+    else if (strcmp(s, "f32") == 0) *out = OWL_TYPE_F32;
+    else if (strcmp(s, "q8_0") == 0) *out = OWL_TYPE_Q8_0;
+    else {
+        cli_error("%s: '%s' is not a KV cache type (f16, f32 or q8_0)", flag, s);
+        return false;
+    }
+    return true;
+}
+
 void cli_fmt_bytes(char *buf, size_t n, double b) {
     const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     int i = 0;

@@ -5,6 +5,7 @@
 #define OWL_CLI_H
 
 #include "owl/common.h"
+#include "owl/tensor.h"
 
 #include <stdbool.h>
 
@@ -39,6 +40,8 @@ bool cli_flag_is(const char *arg, const char *name);
 /* Numeric values with range checks; print an error and return false on bad input. */
 bool cli_parse_int(const char *flag, const char *s, long long min, long long max, long long *out);
 bool cli_parse_float(const char *flag, const char *s, double *out);
+/* --kv-type: "f16", "f32" or "q8_0". */
+bool cli_parse_kv_type(const char *flag, const char *s, owl_type *out);
 
 /* Human-readable sizes and counts: "1.2 GiB", "135.0M". */
 void cli_fmt_bytes(char *buf, size_t n, double bytes);

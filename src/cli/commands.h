@@ -14,6 +14,7 @@ extern const cli_command cmd_bench;
 extern const cli_command cmd_serve;
 extern const cli_command cmd_run;
 extern const cli_command cmd_perplexity;
+extern const cli_command cmd_logits;
 
 
 #endif

@@ -15,6 +15,7 @@ static const cli_command *const commands[] = {
     &cmd_bench,
     &cmd_serve,
     &cmd_perplexity,
+    &cmd_logits,
     NULL, /* placeholder: commands are added above */
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

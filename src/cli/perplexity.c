@@ -28,6 +28,7 @@ static int run(int argc, char **argv) {
     cli_args_init(&a, argc, argv);
     const char *path = NULL, *text_path = NULL, *arg;
     long long n_ctx = 512, threads = 0, max_chunks = -1;
+    owl_type kv_type = OWL_TYPE_F16;
     bool flag;
     while ((arg = cli_args_next(&a, &flag))) {
         if (!flag) {
@@ -42,6 +43,8 @@ static int run(int argc, char **argv) {
             if (!cli_parse_int(arg, v, 8, 1 << 20, &n_ctx)) return 1;
         } else if (cli_flag_is(arg, "-t") || cli_flag_is(arg, "--threads")) {
             if (!cli_parse_int(arg, v, 1, 1024, &threads)) return 1;
+        } else if (cli_flag_is(arg, "--kv-type")) {
+            if (!cli_parse_kv_type(arg, v, &kv_type)) return 1;
         } else if (cli_flag_is(arg, "--chunks")) {
             if (!cli_parse_int(arg, v, 1, 1 << 30, &max_chunks)) return 1;
         } else {
@@ -80,6 +83,7 @@ static int run(int argc, char **argv) {
     cp.n_ctx = (int)n_ctx;
     cp.n_batch = (int)(n_ctx < 512 ? n_ctx : 512);
     cp.n_threads = (int)threads;
+    cp.kv_type = kv_type;
     c = owl_context_new(m, &cp, &err);
     if (!c) {
         rc = cli_error("%s", err.msg);
@@ -129,6 +133,7 @@ const cli_command cmd_perplexity = {
     .run = run,
     .summary = "perplexity of a model over a text file",
     .usage = "usage: owl perplexity MODEL -f TEXT [-c CTX] [-t THREADS] [--chunks N]\n"
+             "                       [--kv-type f16|f32|q8_0]\n"
              "\n"
              "Tokenizes TEXT, cuts it into chunks of CTX tokens (default 512), runs each chunk\n"
              "from an empty cache (first token replaced by BOS) and scores the second half of\n"

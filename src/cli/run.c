@@ -8,7 +8,8 @@
  * with the generation prompt added; with --raw, or when the model has no template, it is a plain
  * continuation. In a chat the whole history is rendered each turn and only the tokens that differ
  * from what the cache holds are run. Generation stops at an end-of-generation token, after -n
- * tokens, or when the context is full. */
+ * tokens, when the context is full, or where a --stop string appears (text that could be the
+ * start of one is held back until it cannot; owl_stop_scan). */
 #include "cli/cli.h"
 #include "owl/chat.h"
 #include "owl/model.h"
@@ -33,6 +34,9 @@ typedef struct run_opts {
     const char *path, *prompt;
     bool raw;
     long long n_predict, threads, n_ctx;
+    owl_type kv_type;
+    const char **stops;   /* --stop strings (pointers into argv) */
+    size_t n_stops;
     owl_sampler_params sp;
     bool seed_set;
 } run_opts;
@@ -49,6 +53,8 @@ typedef struct session {
     size_t n_cached;
     char *reply;          /* the text of the current answer */
     size_t reply_len, reply_cap;
+    char *held;           /* generated text not shown yet: it may be the start of a stop string */
+    size_t held_len, held_cap;
 } session;
 
 static void reply_add(session *s, const char *p, size_t n) {
@@ -62,6 +68,44 @@ static void reply_add(session *s, const char *p, size_t n) {
     memcpy(s->reply + s->reply_len, p, n);
     s->reply_len += n;
     s->reply[s->reply_len] = 0;
+}
+
+/* Shows generated text (stdout, and the answer in the history). */
+static void show(session *s, const char *p, size_t n) {
+    if (!n) return;
+    fwrite(p, 1, n, stdout);
+    fflush(stdout);
+    reply_add(s, p, n);
+}
+
+/* Takes the next piece of generated text: shows what can no longer be part of a stop string and
+ * holds back the rest. Returns true when a stop string is complete (the text from it on is
+ * dropped). */
+static bool emit(session *s, const char *p, size_t n) {
+    if (s->o->n_stops == 0) {
+        show(s, p, n);
+        return false;
+    }
+    if (s->held_len + n + 1 > s->held_cap) {
+        size_t cap = (s->held_len + n + 1) * 2;
+        char *h = realloc(s->held, cap);
+        if (!h) { /* cannot hold text back: show it as it is */
+            show(s, s->held, s->held_len);
+            show(s, p, n);
+            s->held_len = 0;
+            return false;
+        }
+        s->held = h;
+        s->held_cap = cap;
+    }
+    memcpy(s->held + s->held_len, p, n);
+    s->held_len += n;
+    size_t release = 0;
+    bool hit = owl_stop_scan(s->held, s->held_len, s->o->stops, s->o->n_stops, &release);
+    show(s, s->held, release);
+    memmove(s->held, s->held + release, s->held_len - release);
+    s->held_len = hit ? 0 : s->held_len - release;
+    return hit;
 }
 
 /* Decodes `ids`, then samples and prints until a stop; returns 0 or a CLI error status. */
@@ -80,6 +124,8 @@ static int generate(session *s, const int32_t *ids, size_t n_ids, long long n_pr
     if (remember(s, ids, n_ids)) return cli_error("run: out of memory");
     for (size_t i = 0; i < n_ids; i++) owl_sampler_accept(s->sampler, ids[i]);
     s->reply_len = 0;
+    s->held_len = 0;
+    bool stopped = false;
     owl_detok_stream *ds = owl_detok_stream_new(s->tok, 0);
     if (!ds) return cli_error("run: out of memory");
     int rc = 0;
@@ -96,9 +142,7 @@ static int generate(session *s, const int32_t *ids, size_t n_ids, long long n_pr
             rc = cli_error("run: %s", err.msg);
             break;
         }
-        fwrite(out, 1, len, stdout);
-        fflush(stdout);
-        reply_add(s, out, len);
+        if ((stopped = emit(s, out, len))) break;
         if (owl_context_n_past(s->ctx) >= owl_context_n_ctx(s->ctx)) break; /* context full */
         if (owl_decode(s->ctx, &t, 1, false, &err)) {
             rc = cli_error("run: %s", err.msg);
@@ -108,9 +152,13 @@ static int generate(session *s, const int32_t *ids, size_t n_ids, long long n_pr
     }
     const char *out;
     size_t len;
-    owl_detok_stream_flush(ds, &out, &len);
-    fwrite(out, 1, len, stdout);
-    reply_add(s, out, len);
+    if (!stopped) {
+        /* Generation ended otherwise: what the detokenizer and the stop matcher still hold is
+         * text like any other. */
+        owl_detok_stream_flush(ds, &out, &len);
+        if (!emit(s, out, len)) show(s, s->held, s->held_len);
+        s->held_len = 0;
+    }
     owl_detok_stream_destroy(ds);
     return rc;
 }
@@ -303,6 +351,14 @@ static int parse(int argc, char **argv, run_opts *o) {
             if (!cli_parse_int(arg, val, 1, 1024, &o->threads)) return 1;
         } else if (cli_flag_is(arg, "-c") || cli_flag_is(arg, "--ctx-size")) {
             if (!cli_parse_int(arg, val, 1, 1 << 22, &o->n_ctx)) return 1;
+        } else if (cli_flag_is(arg, "--kv-type")) {
+            if (!cli_parse_kv_type(arg, val, &o->kv_type)) return 1;
+        } else if (cli_flag_is(arg, "--stop")) {
+            if (!*val) return cli_error("run: --stop wants a non-empty string");
+            const char **st = realloc(o->stops, (o->n_stops + 1) * sizeof *st);
+            if (!st) return cli_error("run: out of memory");
+            o->stops = st;
+            o->stops[o->n_stops++] = val;
         } else if (cli_flag_is(arg, "--seed")) {
             if (!cli_parse_int(arg, val, 0, INT64_MAX, &v)) return 1;
             o->sp.seed = (uint64_t)v;
@@ -330,8 +386,11 @@ static int parse(int argc, char **argv, run_opts *o) {
 }
 
 static int run(int argc, char **argv) {
-    run_opts o = {.n_predict = -1, .sp = owl_sampler_default_params()};
-    if (parse(argc, argv, &o)) return 1;
+    run_opts o = {.n_predict = -1, .sp = owl_sampler_default_params(), .kv_type = OWL_TYPE_F16};
+    if (parse(argc, argv, &o)) {
+        free(o.stops);
+        return 1;
+    }
     if (!o.seed_set) o.sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 
     owl_error err = {{0}};
@@ -356,6 +415,7 @@ static int run(int argc, char **argv) {
     owl_context_params cp = owl_context_default_params();
     cp.n_ctx = (int)o.n_ctx;
     cp.n_threads = (int)o.threads;
+    cp.kv_type = o.kv_type;
     s.ctx = owl_context_new(s.model, &cp, &err);
     s.sampler = s.ctx ? owl_sampler_new(&o.sp, owl_model_hparams(s.model)->n_vocab, &err) : NULL;
     if (!s.ctx || !s.sampler) {
@@ -368,6 +428,8 @@ done:
     owl_template_destroy(s.tmpl);
     free(s.cached);
     free(s.reply);
+    free(s.held);
+    free(o.stops);
     owl_sampler_destroy(s.sampler);
     owl_context_destroy(s.ctx);
     owl_tokenizer_destroy(s.tok);
@@ -382,6 +444,7 @@ const cli_command cmd_run = {
     .usage = "usage: owl run MODEL [-p PROMPT] [--raw] [-n N] [--temp T] [--top-k K] [--top-p P]\n"
              "               [--min-p P] [--typical P] [--repeat-penalty R] [--presence-penalty P]\n"
              "               [--frequency-penalty F] [--repeat-last-n N] [--seed S] [-t THREADS] [-c CTX]\n"
+             "               [--kv-type f16|f32|q8_0] [--stop STR]...\n"
              "\n"
              "With -p, answers once and exits, printing only the generated text: the prompt goes\n"
              "through the model's chat template, or is continued as plain text with --raw or when\n"
@@ -390,5 +453,7 @@ const cli_command cmd_run = {
              "/set temp|top-k|top-p|min-p|seed|n VALUE changes a setting; Ctrl-C stops an answer.\n"
              "Defaults: --temp 0.8 --top-k 40 --top-p 0.95 --min-p 0.05, -n until the model ends\n"
              "or the context is full, threads = cores, context = the model's (at most 4096).\n"
-             "--temp 0 is greedy. The same --seed and settings give the same text.\n",
+             "--temp 0 is greedy. The same --seed and settings give the same text.\n"
+             "--stop STR (repeatable) ends the answer where STR appears, even across tokens; STR\n"
+             "itself is not printed, and text that may be its start is held back until it cannot.\n",
 };

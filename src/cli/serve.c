@@ -30,6 +30,7 @@ static const char usage[] =
     "  -c, --ctx N         context per slot in tokens (default: the model's, at most 4096)\n"
     "  -t, --threads N     threads (default: online CPUs)\n"
     "  --max-queue N       waiting requests before 503 (default 64)\n"
+    "  --kv-type T         KV cache type: f16 (default), f32 or q8_0 (half the memory of f16)\n"
     "\n"
     "Each request is logged on stderr (method, path, status, tokens, ms); prompts never are.\n"
     "SIGINT or SIGTERM stops accepting, ends running streams and exits 0.\n";
@@ -63,7 +64,7 @@ static int run(int argc, char **argv) {
     const char *model = NULL, *arg, *v, *key_file = NULL;
     long long n;
     bool flag;
-    owl_engine_params ep = {.n_slots = 1, .max_queue = 64};
+    owl_engine_params ep = {.n_slots = 1, .max_queue = 64, .kv_type = OWL_TYPE_F16};
     while ((arg = cli_args_next(&a, &flag))) {
         if (!flag) {
             if (model) return cli_error("serve: unexpected argument '%s'", arg);
@@ -103,6 +104,8 @@ static int run(int argc, char **argv) {
         } else if (cli_flag_is(arg, "-t") || cli_flag_is(arg, "--threads")) {
             if (!(v = cli_args_value(&a, arg)) || !cli_parse_int("--threads", v, 1, 1024, &n)) return 1;
             ep.n_threads = (int)n;
+        } else if (cli_flag_is(arg, "--kv-type")) {
+            if (!(v = cli_args_value(&a, arg)) || !cli_parse_kv_type(arg, v, &ep.kv_type)) return 1;
         } else if (cli_flag_is(arg, "--max-queue")) {
             if (!(v = cli_args_value(&a, "--max-queue")) ||
                 !cli_parse_int("--max-queue", v, 1, 1 << 16, &n))

@@ -20,9 +20,12 @@
 
 static void rmsnorm(float *o, const float *x, const float *w, int64_t n, float eps) {
     /* The sum of squares in double, as ggml does: rows of thousands of values lose digits in
-     * a float accumulator. */
+     * a float accumulator. Each square is rounded to float first, as ggml does too: squaring in
+     * double moves the scale by an ulp now and then, and for quantized weights that ulp is
+     * enough to round an activation to the neighbouring 8-bit code, a difference that reaches
+     * every later position through the KV cache. */
     double ss = 0;
-    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    for (int64_t i = 0; i < n; i++) ss += (double)(x[i] * x[i]);
     const float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
     for (int64_t i = 0; i < n; i++) o[i] = x[i] * scale * w[i];
 }
@@ -70,10 +73,13 @@ static void rope_tables(owl_context *c, int n) {
     for (int t = 0; t < n; t++) {
         const float pos = (float)(c->n_past + t);
         float *cs = c->rope_cos + (size_t)t * half, *sn = c->rope_sin + (size_t)t * half;
-        for (int64_t i = 0; i < half; i++) {
-            float inv_freq = powf(hp->rope_base, -2.0f * (float)i / (float)hp->n_rot);
-            if (m->rope_freqs) inv_freq /= m->rope_freqs[i];
-            const float theta_extrap = pos * inv_freq;
+        /* The angles as ggml computes them: pos · theta_scale^i by repeated multiplication in
+         * float, not a power per frequency. The two differ in the last bits, and with quantized
+         * weights such a bit now and then moves an activation to the neighbouring 8-bit code. */
+        const float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
+        float th = pos;
+        for (int64_t i = 0; i < half; i++, th *= theta_scale) {
+            const float theta_extrap = m->rope_freqs ? th / m->rope_freqs[i] : th;
             float theta = theta_extrap;
             if (hp->rope_scaling == OWL_ROPE_SCALING_LINEAR) {
                 theta = freq_scale * theta_extrap;
@@ -146,6 +152,12 @@ static void attention_part(void *vctx, int ith, int nth) {
             ops->attn_scores_f16(hd, n_pos, group, q, k0, kv->k_row, scale, scores, n_ctx);
             for (int i = 0; i < group; i++) ops->softmax(n_pos, scores + i * n_ctx);
             ops->attn_values_f16(hdv, n_pos, group, scores, n_ctx, v0, kv->v_row, out);
+            continue;
+        }
+        if (kv->type == OWL_TYPE_Q8_0) {
+            ops->attn_scores_q8_0(hd, n_pos, group, q, owl_kv_k(kv, j->il, 0), kvh * hd, kv->k_bytes, scale, scores, n_ctx);
+            for (int i = 0; i < group; i++) ops->softmax(n_pos, scores + i * n_ctx);
+            ops->attn_values_q8_0(hdv, n_pos, group, scores, n_ctx, owl_kv_v(kv, j->il, 0), kvh * hdv, kv->v_bytes, out);
             continue;
         }
         for (int i = 0; i < group; i++) {

@@ -42,12 +42,13 @@ struct owl_model {
     owl_type main_type;
 };
 
-/* KV cache: per layer, n_ctx rows of n_head_kv * head_dim floats (F16 or F32). */
+/* KV cache: per layer, n_ctx rows of n_head_kv * head_dim values (F16, F32 or Q8_0). */
 typedef struct owl_kv_cache {
     owl_type type;
     int n_ctx;
-    int64_t k_row, v_row;   /* elements per position */
-    size_t elt;             /* bytes per element */
+    int64_t k_row, v_row;       /* elements per position */
+    size_t k_bytes, v_bytes;    /* bytes per position */
+    owl_from_float_fn quantize; /* Q8_0: the row quantizer */
     void **k, **v;          /* [n_layer] */
     size_t bytes;
 } owl_kv_cache;

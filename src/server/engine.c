@@ -267,32 +267,17 @@ static bool held_push(slot *s, const char *t, size_t n) {
 /* Sends what can no longer become part of a stop string; true when a stop string matched. */
 static bool release_text(slot *s) {
     const owl_gen_request *r = owl_job_request(s->w.job);
-    size_t keep = 0;
-    for (size_t i = 0; i < r->n_stop; i++) {
-        const char *hit = s->held ? memmem(s->held, s->n_held, r->stop[i], strlen(r->stop[i])) : NULL;
-        if (hit) {
-            size_t n = (size_t)(hit - s->held);
-            if (n) owl_job_text(s->w.job, s->w.choice, s->held, n, s->held_tokens);
-            s->n_held = 0;
-            s->held_tokens = 0;
-            return true;
-        }
-        /* the longest tail of held text that starts this stop string */
-        size_t sl = strlen(r->stop[i]);
-        for (size_t k = sl - 1; k > keep && k > 0; k--) {
-            if (k <= s->n_held && memcmp(s->held + s->n_held - k, r->stop[i], k) == 0) {
-                keep = k;
-                break;
-            }
-        }
+    size_t send = 0;
+    const bool hit = owl_stop_scan(s->held, s->n_held, (const char *const *)r->stop, r->n_stop, &send);
+    if (send) owl_job_text(s->w.job, s->w.choice, s->held, send, s->held_tokens);
+    if (hit) {
+        s->n_held = 0;
+        s->held_tokens = 0;
+        return true;
     }
-    /* never split a UTF-8 character when keeping a tail */
-    while (keep < s->n_held && keep && (s->held[s->n_held - keep] & 0xC0) == 0x80) keep++;
-    size_t send = s->n_held - keep;
     if (send) {
-        owl_job_text(s->w.job, s->w.choice, s->held, send, s->held_tokens);
-        memmove(s->held, s->held + send, keep);
-        s->n_held = keep;
+        memmove(s->held, s->held + send, s->n_held - send);
+        s->n_held -= send;
         s->held_tokens = 0;
     }
     return false;
@@ -467,6 +452,7 @@ owl_backend *owl_engine_backend_new(const char *path, const owl_engine_params *p
     owl_context_params cp = owl_context_default_params();
     cp.n_ctx = p->n_ctx;
     cp.n_threads = p->n_threads;
+    cp.kv_type = p->kv_type;
     for (int i = 0; i < e->n_slots; i++) {
         if (!(e->slots[i].ctx = owl_context_new(e->model, &cp, err))) goto fail;
         e->n_ctx = owl_context_n_ctx(e->slots[i].ctx);

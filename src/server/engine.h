@@ -2,6 +2,7 @@
 #ifndef OWL_SERVER_ENGINE_H
 #define OWL_SERVER_ENGINE_H
 
+#include "owl/tensor.h"
 #include "server/backend.h"
 
 typedef struct owl_engine_params {
@@ -9,6 +10,7 @@ typedef struct owl_engine_params {
     int n_ctx;     /* context per slot; 0 = the model's, capped at 4096 */
     int n_threads; /* 0 = online CPUs */
     int max_queue; /* choices waiting for a slot before 503 (default 64) */
+    owl_type kv_type; /* KV cache type: OWL_TYPE_F16 (set it: 0 is F32), F32 or Q8_0 */
 } owl_engine_params;
 
 owl_backend *owl_engine_backend_new(const char *model_path, const owl_engine_params *p,

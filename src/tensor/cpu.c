@@ -61,17 +61,20 @@ static void init(void) {
     /* Each level starts from the level below and overrides what it accelerates. */
     owl_kernels_init_scalar(kernels[OWL_ISA_SCALAR]);
     owl_vec_ops_init_scalar(&vec_ops[OWL_ISA_SCALAR]);
+    owl_attn_q8_0_init_scalar(&vec_ops[OWL_ISA_SCALAR]);
     memcpy(kernels[OWL_ISA_AVX2], kernels[OWL_ISA_SCALAR], sizeof kernels[0]);
     vec_ops[OWL_ISA_AVX2] = vec_ops[OWL_ISA_SCALAR];
     if (isa_best >= OWL_ISA_AVX2) {
         owl_kernels_init_avx2(kernels[OWL_ISA_AVX2]);
         owl_vec_ops_init_avx2(&vec_ops[OWL_ISA_AVX2]);
+        owl_attn_q8_0_init_avx2(&vec_ops[OWL_ISA_AVX2]);
     }
     memcpy(kernels[OWL_ISA_AVX512], kernels[OWL_ISA_AVX2], sizeof kernels[0]);
     vec_ops[OWL_ISA_AVX512] = vec_ops[OWL_ISA_AVX2];
     if (isa_best >= OWL_ISA_AVX512) {
         owl_kernels_init_avx512(kernels[OWL_ISA_AVX512]);
         owl_vec_ops_init_avx512(&vec_ops[OWL_ISA_AVX512]);
+        owl_attn_q8_0_init_avx512(&vec_ops[OWL_ISA_AVX512]);
     }
 }
 

@@ -100,6 +100,14 @@ typedef struct owl_vec_ops {
                             int64_t k_stride, float scale, float *scores, int64_t s_stride);
     void (*attn_values_f16)(int64_t hd, int64_t n_pos, int g, const float *w, int64_t w_stride,
                             const uint16_t *v, int64_t v_stride, float *out);
+    /* The same over a Q8_0 cache: each position's row is Q8_0 blocks (rows `stride` bytes
+     * apart, starting at k / v), and the head is the hd elements from element `off` of the row.
+     * The keys and values are dequantized on the fly (q stays in float). */
+    void (*attn_scores_q8_0)(int64_t hd, int64_t n_pos, int g, const float *q, const void *k,
+                             int64_t off, size_t k_stride, float scale, float *scores,
+                             int64_t s_stride);
+    void (*attn_values_q8_0)(int64_t hd, int64_t n_pos, int g, const float *w, int64_t w_stride,
+                             const void *v, int64_t off, size_t v_stride, float *out);
     /* x = softmax(x) in place over n values, taken relative to their maximum (no overflow). */
     void (*softmax)(int64_t n, float *x);
     /* g = silu(g) * u over n values (the gated FFN's activation). */
@@ -110,6 +118,15 @@ const owl_vec_ops *owl_vec_ops_get(owl_isa isa);
 void owl_vec_ops_init_scalar(owl_vec_ops *ops);
 void owl_vec_ops_init_avx2(owl_vec_ops *ops);
 void owl_vec_ops_init_avx512(owl_vec_ops *ops);
+/* Attention over a Q8_0 KV cache (attn_q8_0.c, attn_q8_0_avx2.c, attn_q8_0_avx512.c). */
+void owl_attn_q8_0_init_scalar(owl_vec_ops *ops);
+void owl_attn_q8_0_init_avx2(owl_vec_ops *ops);
+void owl_attn_q8_0_init_avx512(owl_vec_ops *ops);
+void owl_attn_scores_q8_0_ref(int64_t hd, int64_t n_pos, int g, const float *q, const void *k,
+                              int64_t off, size_t k_stride, float scale, float *scores,
+                              int64_t s_stride);
+void owl_attn_values_q8_0_ref(int64_t hd, int64_t n_pos, int g, const float *w, int64_t w_stride,
+                              const void *v, int64_t off, size_t v_stride, float *out);
 
 /* ---- matrix products (matmul.c) ----------------------------------------------------------- */
 

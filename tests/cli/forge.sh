@@ -2,6 +2,12 @@
 # Shape twins: every preset (tiny) in every tensor type is forged, described by `owl show`, and
 # loaded by llama.cpp, which tokenizes a string and decodes greedily from it. Forging is
 # deterministic. Also `owl quantize` of a twin into every mix.
+#
+# The same files check the forward pass against llama.cpp, every architecture × every type:
+# `owl logits` dumps the logits of every position of a 64-token prompt and its greedy
+# continuation of 32 tokens, and tests/peer/check.mjs compares both with llama.cpp's under the
+# per-type tolerances in its table (top-1 agreement, max |Δ| against the logit range, identical
+# greedy continuations for f32, f16 and q8_0).
 source "$(dirname "$0")/../lib.sh"
 
 presets="smollm2-135m qwen2.5-0.5b qwen3-0.6b llama3.2-1b tinyllama-1.1b"
@@ -22,6 +28,9 @@ if [ -z "$peer" ]; then
   if [ "${OWL_REQUIRE_SHARED:-0}" = 1 ]; then fail "llama.cpp reference" "peer setup failed"
   else skip "llama.cpp reference" "node or ../shared/tools/llamacpp-peer unavailable"; fi
 fi
+
+# The prompt: 64 ids spread over the part of the vocabulary every preset has.
+ids=$(awk 'BEGIN { for (i = 0; i < 64; i++) printf "%s%d", i ? "," : "", (i * 7919 + 100) % 30000 }')
 
 i=0
 for p in $presets; do
@@ -46,21 +55,25 @@ for p in $presets; do
         process.exit(ok ? 0 : 1)' "$T_TMP/show.json" "$t" "$p"; then
       pass "forge $p $t"
       files+=("$f")
+      if [ -n "$peer" ] && ! "$OWL" logits "$f" --ids "$ids" -o "$f.owl.f32" -n 32 -t 2 >"$f.owl.json" 2>"$T_TMP/err"; then
+        fail "owl logits $p $t" "$(cat "$T_TMP/err")"
+      fi
     else
       fail "forge $p $t" "owl show: $(head -c 300 "$T_TMP/show.json") $(cat "$T_TMP/err")"
     fi
   done
   if [ -n "$peer" ] && [ ${#files[@]} -gt 0 ]; then
-    node tests/peer/check.mjs "$peer" --text "Hello world! 123" -n 8 "${files[@]}" >"$T_TMP/peer.jsonl" 2>"$T_TMP/err"
+    node tests/peer/check.mjs "$peer" --text "Hello world! 123" -n 8 --ids "$ids" "${files[@]}" >"$T_TMP/peer.jsonl" 2>"$T_TMP/err"
     while IFS= read -r line; do
-      name=$(node -e 'const o=JSON.parse(process.argv[1]);console.log(require("path").basename(o.file))' "$line")
-      if [[ $line == *'"ok":true'* ]]; then pass "llama.cpp loads $name"
-      else fail "llama.cpp loads $name" "$line"; fi
+      name=$(node -e 'const o=JSON.parse(process.argv[1]); console.log(require("path").basename(o.file) +
+          (o.top1 === undefined ? "" : ` (top-1 ${o.top1}/${o.positions}, max|d| ${o.maxd} of ${o.range}, greedy ${o.greedy_same}/32${o.greedy_tie ? " then a tie" : ""})`))' "$line")
+      if [[ $line == *'"ok":true'* ]]; then pass "llama.cpp agrees on $name"
+      else fail "llama.cpp agrees on $name" "$line"; fi
     done <"$T_TMP/peer.jsonl"
     n_lines=$(wc -l <"$T_TMP/peer.jsonl")
     check "llama.cpp checked every $p file" test "$n_lines" -eq ${#files[@]}
   fi
-  rm -f "${files[@]}"
+  for f in "${files[@]}"; do rm -f "$f" "$f.owl.f32" "$f.owl.json"; done
 done
 
 # Determinism: the same arguments give the same bytes; another seed gives other bytes.

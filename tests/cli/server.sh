@@ -64,6 +64,17 @@ else
   fail "server start (--log-json)" "$(cat "$T_TMP/log2")"
 fi
 
+# A model with a Q8_0 KV cache; a stop string that spans tokens ends the text before it.
+if need_shared models/stories260K/stories260K.gguf &&
+   start_server "$T_TMP/log3" "$SHARED/models/stories260K/stories260K.gguf" --kv-type q8_0; then
+  base=http://127.0.0.1:$SRV_PORT
+  get -d '{"prompt":"Once upon a time","max_tokens":40,"temperature":0,"stop":["named Lily"]}' "$base/v1/completions" >"$T_TMP/code"
+  check "--kv-type q8_0 serves; stop string across tokens" \
+    grep -q '"text":", there was a little girl ","index":0,"logprobs":null,"finish_reason":"stop"' "$T_TMP/body"
+  stop_server TERM
+fi
+expect_error "bad kv type" "not a KV cache type" "$OWL" serve --kv-type q2_K
+
 expect_error "unknown option" "unknown option --nope" "$OWL" serve --nope
 expect_error "bad port" "--port" "$OWL" serve --port 70000
 expect_error "missing key file" "cannot read an API key" "$OWL" serve --api-key-file "$T_TMP/none"
