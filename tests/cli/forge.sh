@@ -66,7 +66,7 @@ for p in $presets; do
     node tests/peer/check.mjs "$peer" --text "Hello world! 123" -n 8 --ids "$ids" "${files[@]}" >"$T_TMP/peer.jsonl" 2>"$T_TMP/err"
     while IFS= read -r line; do
       name=$(node -e 'const o=JSON.parse(process.argv[1]); console.log(require("path").basename(o.file) +
-          (o.top1 === undefined ? "" : ` (top-1 ${o.top1}/${o.positions}, max|d| ${o.maxd} of ${o.range}, greedy ${o.greedy_same}/32${o.greedy_tie ? " then a tie" : ""})`))' "$line")
+          (o.top1 === undefined ? "" : ` (top-1 ${o.top1}/${o.positions}, ${o.top1_strict} strictly, max|d| ${o.maxd} of ${o.range}, greedy ${o.greedy_same}/32${o.greedy_tie ? " then a tie" : ""})`))' "$line")
       if [[ $line == *'"ok":true'* ]]; then pass "llama.cpp agrees on $name"
       else fail "llama.cpp agrees on $name" "$line"; fi
     done <"$T_TMP/peer.jsonl"

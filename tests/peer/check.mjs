@@ -6,7 +6,7 @@
 // With --ids, each FILE also has owl's answer next to it (from `owl logits FILE --ids CSV -o
 // FILE.owl.f32 -n 32 > FILE.owl.json`), and the logits of every position of that prompt are
 // compared with llama.cpp's, as is owl's greedy continuation; the line then also carries
-// {"type", "top1", "positions", "maxd", "maxd_full", "range", "greedy_same", "greedy_tie"} and
+// {"type", "top1", "top1_strict", "positions", "maxd", "maxd_full", "range", "greedy_same", "greedy_tie"} and
 // "ok" includes the tolerances of the table below.
 //
 // How the comparison stays cheap on 150k-token vocabularies: node-llama-cpp hands logits over as
@@ -21,27 +21,29 @@ import {pathToFileURL} from "node:url";
 import {readFileSync} from "node:fs";
 
 // Tolerances per tensor type. R = range (max - min) of owl's logits over all positions; maxd is
-// the largest |owl - llama.cpp| over the compared logits. top1 = positions whose best token is
-// the same. Greedy: tokens identical for the types marked so, except after a step where
-// llama.cpp's two best logits are closer than maxd allows (a tie at this precision).
+// the largest |owl - llama.cpp| over the compared logits, at most rel·R. top1 = positions whose
+// best token is the same, at least 99% of them for every type, where a position whose best
+// tokens lie closer together in llama.cpp than the tolerance lets the two sides differ (2·rel·R:
+// each side may be off by rel·R) counts as a tie and agrees either way; the strict count is
+// reported too. Greedy: tokens identical for the types marked so, except after such a tie.
 const TOL = {
   f32: {rel: 1e-4, top1: 1.0, greedy: true},   // float rounding only
-  f16: {rel: 2e-3, top1: 0.98, greedy: true},  // f16 weights: rounding of the products' order
-  bf16: {rel: 1e-2, top1: 0.95},               // bf16 activations on both sides
+  f16: {rel: 2e-3, top1: 0.99, greedy: true},  // f16 weights: rounding of the products' order
+  bf16: {rel: 1e-2, top1: 0.99},               // bf16 activations on both sides
   // The quantized types use 8-bit activations on both sides. Most positions agree to 1e-5, but
   // when a float differs by an ulp somewhere upstream and an activation lies on a rounding edge,
   // one 8-bit code differs; if that happens in a K/V row, every later position moves by a few
   // tenths (docs/engine.md), which flips the near-ties at the top of random-weight twins.
-  q8_0: {rel: 1.5e-2, top1: 0.9, greedy: true},
-  q4_0: {rel: 2e-2, top1: 0.9},
-  q4_1: {rel: 2e-2, top1: 0.9},
-  q5_0: {rel: 2e-2, top1: 0.9},
-  q5_1: {rel: 2e-2, top1: 0.9},
-  q2_K: {rel: 2e-2, top1: 0.9},
-  q3_K: {rel: 2e-2, top1: 0.9},
-  q4_K: {rel: 2e-2, top1: 0.9},
-  q5_K: {rel: 2e-2, top1: 0.9},
-  q6_K: {rel: 2e-2, top1: 0.9},
+  q8_0: {rel: 1.5e-2, top1: 0.99, greedy: true},
+  q4_0: {rel: 2e-2, top1: 0.99},
+  q4_1: {rel: 2e-2, top1: 0.99},
+  q5_0: {rel: 2e-2, top1: 0.99},
+  q5_1: {rel: 2e-2, top1: 0.99},
+  q2_K: {rel: 2e-2, top1: 0.99},
+  q3_K: {rel: 2e-2, top1: 0.99},
+  q4_K: {rel: 2e-2, top1: 0.99},
+  q5_K: {rel: 2e-2, top1: 0.99},
+  q6_K: {rel: 2e-2, top1: 0.99},
 };
 const TOPK = 64;
 
@@ -87,17 +89,19 @@ async function compare(model, file, out) {
   const res = await seq.controlledEvaluate(input.map((t, i) => [t, {generateNext: i === np - 1 ? {logits: true} : topk}]));
   await ctx.dispose();
 
-  let top1 = 0, maxd = 0, maxdFull = 0;
+  let top1 = 0, strict = 0, maxd = 0, maxdFull = 0;
   for (let p = 0; p < np; p++) {
-    const ref = res[p].next.logits, got = row(p);
-    let best = -1, bestv = -Infinity;
+    const ref = res[p].next.logits, got = row(p), mine = argmax(got);
+    let best = -1, bestv = -Infinity, minev = -Infinity;
     for (const [tok, v] of ref) {
       if (v > bestv) { bestv = v; best = tok; }
+      if (tok === mine) minev = v;
       const d = Math.abs(got[tok] - v);
       if (d > maxd) maxd = d;
       if (p === np - 1 && d > maxdFull) maxdFull = d;
     }
-    if (argmax(got) === best) top1++;
+    if (mine === best) strict++;
+    if (mine === best || bestv - minev <= 2 * maxAllowed) top1++;
   }
   // Greedy by teacher forcing: step s predicts greedy[s] from the prompt and greedy[0..s-1].
   let same = 0, tie = false;
@@ -108,7 +112,7 @@ async function compare(model, file, out) {
     tie = mine !== undefined && ref[0][1] - mine[1] <= maxAllowed;
     break;
   }
-  Object.assign(out, {type, top1, positions: np, maxd: +maxd.toPrecision(3), maxd_full: +maxdFull.toPrecision(3),
+  Object.assign(out, {type, top1, top1_strict: strict, positions: np, maxd: +maxd.toPrecision(3), maxd_full: +maxdFull.toPrecision(3),
                       range: +range.toPrecision(4), greedy_same: same, greedy_tie: tie});
   const why = [];
   if (top1 < tol.top1 * np) why.push(`top-1 ${top1}/${np} < ${tol.top1}`);
