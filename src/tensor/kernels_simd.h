@@ -15,6 +15,13 @@
 #include <immintrin.h>
 #include <string.h>
 
+/* The k-quant kernels end with the scalar reference's float expression on exact integer sums;
+ * forbid fusing it into FMAs (clang would; gcc does not contract in ISO C mode) so that they
+ * return the scalar result to the bit. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
 #define SIMD_VNNI 1
 #else
@@ -225,6 +232,116 @@ static inline __m256i simd_scale_pair(int sa, int sb) {
     return _mm256_set_m128i(_mm_set1_epi16((short)sb), _mm_set1_epi16((short)sa));
 }
 
+/* Q2_K and Q3_K keep sixteen per-16 scales; a half super-block (128 elements) uses eight of them,
+ * two per 32-byte vector of codes. `half` holds those eight as int16 in both 128-bit lanes (from
+ * simd_scales_half); pair k (0..3) spreads scale 2k over lanes 0..7 and 2k+1 over lanes 8..15 with
+ * one byte shuffle. */
+static inline __m256i simd_scales_half(__m256i sc16, int h) {
+    return h ? _mm256_permute2x128_si256(sc16, sc16, 0x11) : _mm256_permute2x128_si256(sc16, sc16, 0x00);
+}
+
+static inline __m256i simd_scale_pair_of(__m256i half, int k) {
+    const char a = (char)(4 * k), b = (char)(4 * k + 2);
+    const __m256i ctl = _mm256_setr_epi8(a, (char)(a + 1), a, (char)(a + 1), a, (char)(a + 1), a, (char)(a + 1),
+                                         a, (char)(a + 1), a, (char)(a + 1), a, (char)(a + 1), a, (char)(a + 1),
+                                         b, (char)(b + 1), b, (char)(b + 1), b, (char)(b + 1), b, (char)(b + 1),
+                                         b, (char)(b + 1), b, (char)(b + 1), b, (char)(b + 1), b, (char)(b + 1));
+    return _mm256_shuffle_epi8(half, ctl);
+}
+
+/* One 32-byte plane of 2-bit codes (bits 2k..2k+1 of each byte of q, k a constant) times 32
+ * activations, scaled by sub-block pair k of `half`, added to acc. */
+static inline __m256i simd_k2_plane(__m256i acc, __m256i q, __m256i hi, const int8_t *y, __m256i half, int k) {
+    __m256i codes = _mm256_and_si256(_mm256_srli_epi16(q, 2 * k), _mm256_set1_epi8(3));
+    codes = _mm256_or_si256(codes, hi);
+    return simd_dot_us8_scaled(acc, codes, _mm256_loadu_si256((const __m256i *)(y + 32 * k)),
+                               simd_scale_pair_of(half, k));
+}
+
+/* Q2_K: codes 0..3 in four 2-bit planes of qs; the mins go through the activations' bsums.
+ * Both integer sums are exact and the float expression is the scalar one, so the result is the
+ * scalar reference's to the bit. */
+static void simd_dot_q2_K(int64_t n, float *s, const void *w, const void *x) {
+    const owl_block_q2_K *a = w;
+    const owl_block_q8_K *b = x;
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m256i none = _mm256_setzero_si256();
+    float sum = 0;
+    for (int64_t i = 0; i < n / 256; i++) {
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)a[i].scales);
+        const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sc8, m4));
+        const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
+        const int summs = simd_hsum_i32(_mm256_madd_epi16(mn16, _mm256_loadu_si256((const __m256i *)b[i].bsums)));
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i half = simd_scales_half(sc16, h);
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * h));
+            const int8_t *y = b[i].qs + 128 * h;
+            acc = simd_k2_plane(acc, q, none, y, half, 0);
+            acc = simd_k2_plane(acc, q, none, y, half, 1);
+            acc = simd_k2_plane(acc, q, none, y, half, 2);
+            acc = simd_k2_plane(acc, q, none, y, half, 3);
+        }
+        const int isum = simd_hsum_i32(acc);
+        sum += b[i].d * simd_h2f(a[i].d) * (float)isum - b[i].d * simd_h2f(a[i].dmin) * (float)summs;
+    }
+    *s = sum;
+}
+
+/* The sixteen 6-bit scales of a Q3_K super-block (layout in blocks.h) minus their bias of 32, four
+ * at a time with 32-bit masks: word w of the result holds sub-blocks 4w..4w+3. */
+static inline __m128i simd_q3k_scales(const uint8_t *scales) {
+    uint32_t u[4];
+    memcpy(u, scales, 12);
+    const uint32_t lo4 = 0x0f0f0f0f, lo2 = 0x03030303, hi = u[2];
+    u[3] = ((u[1] >> 4) & lo4) | (((hi >> 6) & lo2) << 4); /* 12..15: hi(scales[4..7]), bits 6-7 */
+    u[2] = ((u[0] >> 4) & lo4) | (((hi >> 4) & lo2) << 4); /*  8..11: hi(scales[0..3]), bits 4-5 */
+    u[1] = (u[1] & lo4) | (((hi >> 2) & lo2) << 4);        /*  4..7:  lo(scales[4..7]), bits 2-3 */
+    u[0] = (u[0] & lo4) | ((hi & lo2) << 4);               /*  0..3:  lo(scales[0..3]), bits 0-1 */
+    /* From registers, not through memory: a 16-byte load of four fresh 4-byte stores would miss
+     * store forwarding. */
+    return _mm_sub_epi8(_mm_setr_epi32((int)u[0], (int)u[1], (int)u[2], (int)u[3]), _mm_set1_epi8(32));
+}
+
+/* The third bits of plane k (a constant) of Q3_K moved to bit 2 of each byte: element 32j + l has
+ * its third bit in bit j of hmask[l]; `hm` is hmask shifted so that plane k's bit is bit k. */
+static inline __m256i simd_q3k_high(__m256i hm, int k) {
+    const __m256i four = _mm256_set1_epi8(4);
+    /* 16-bit shifts move bits across the byte boundary, but never into bit 2 for these counts. */
+    if (k <= 2) return _mm256_and_si256(_mm256_slli_epi16(hm, 2 - k), four);
+    return _mm256_and_si256(_mm256_srli_epi16(hm, k - 2), four);
+}
+
+/* Q3_K: codes read as unsigned 0..7 (low bits | third bit << 2), i.e. the signed code plus 4; the
+ * offset comes back through the bsums: Σ sc·(u-4)·y = Σ sc·u·y - 4·Σ sc·bsum. Exact integer sums
+ * and the scalar float expression: equal to the scalar reference to the bit. */
+static void simd_dot_q3_K(int64_t n, float *s, const void *w, const void *x) {
+    const owl_block_q3_K *a = w;
+    const owl_block_q8_K *b = x;
+    float sum = 0;
+    for (int64_t i = 0; i < n / 256; i++) {
+        const __m256i sc16 = _mm256_cvtepi8_epi16(simd_q3k_scales(a[i].scales));
+        const __m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)b[i].bsums));
+        const __m256i hm = _mm256_loadu_si256((const __m256i *)a[i].hmask);
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i half = simd_scales_half(sc16, h);
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * h));
+            /* Half h reads bits 4h..4h+3 of hmask: bring them down to bits 0..3 of each byte (the
+             * bits the shift pulls in from the next byte land in 4..7, which are never read). */
+            const __m256i hmh = h ? _mm256_srli_epi16(hm, 4) : hm;
+            const int8_t *y = b[i].qs + 128 * h;
+            acc = simd_k2_plane(acc, q, simd_q3k_high(hmh, 0), y, half, 0);
+            acc = simd_k2_plane(acc, q, simd_q3k_high(hmh, 1), y, half, 1);
+            acc = simd_k2_plane(acc, q, simd_q3k_high(hmh, 2), y, half, 2);
+            acc = simd_k2_plane(acc, q, simd_q3k_high(hmh, 3), y, half, 3);
+        }
+        const int isum = simd_hsum_i32(_mm256_sub_epi32(acc, _mm256_slli_epi32(corr, 2)));
+        sum += simd_h2f(a[i].d) * b[i].d * (float)isum;
+    }
+    *s = sum;
+}
+
 static void simd_dot_q6_K(int64_t n, float *s, const void *w, const void *x) {
     const owl_block_q6_K *a = w;
     const owl_block_q8_K *b = x;
@@ -264,6 +381,8 @@ static inline void simd_install_quant(owl_kernel t[OWL_TYPE_COUNT]) {
     t[OWL_TYPE_Q4_1].dot = simd_dot_q4_1;
     t[OWL_TYPE_Q5_0].dot = simd_dot_q5_0;
     t[OWL_TYPE_Q5_1].dot = simd_dot_q5_1;
+    t[OWL_TYPE_Q2_K].dot = simd_dot_q2_K;
+    t[OWL_TYPE_Q3_K].dot = simd_dot_q3_K;
     t[OWL_TYPE_Q4_K].dot = simd_dot_q4_K;
     t[OWL_TYPE_Q5_K].dot = simd_dot_q5_K;
     t[OWL_TYPE_Q6_K].dot = simd_dot_q6_K;
