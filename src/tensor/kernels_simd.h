@@ -67,25 +67,10 @@ static inline __m256i simd_dot_us8_scaled(__m256i acc, __m256i u, __m256i s, __m
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, scale16));
 }
 
-/* ---- 32-element blocks ----------------------------------------------------------------------- */
-
-static void simd_dot_q8_0(int64_t n, float *s, const void *w, const void *x) {
-    const owl_block_q8_0 *a = w, *b = x;
-    const int64_t nb = n / 32;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        __m256i p0 = simd_dot_s8(_mm256_loadu_si256((const __m256i *)a[i].qs), _mm256_loadu_si256((const __m256i *)b[i].qs));
-        __m256i p1 = simd_dot_s8(_mm256_loadu_si256((const __m256i *)a[i + 1].qs), _mm256_loadu_si256((const __m256i *)b[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(simd_h2f(a[i].d) * simd_h2f(b[i].d)), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(simd_h2f(a[i + 1].d) * simd_h2f(b[i + 1].d)), acc1);
-    }
-    for (; i < nb; i++) {
-        __m256i p0 = simd_dot_s8(_mm256_loadu_si256((const __m256i *)a[i].qs), _mm256_loadu_si256((const __m256i *)b[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(simd_h2f(a[i].d) * simd_h2f(b[i].d)), acc0);
-    }
-    *s = simd_hsum(_mm256_add_ps(acc0, acc1));
-}
+/* ---- 32-element blocks -----------------------------------------------------------------------
+ * One block is one 32-byte integer dot product and one fused multiply-add of its float scale into
+ * a vector accumulator. With a single accumulator the loop would wait on the FMA latency every
+ * block, so each kernel runs two blocks per step into two accumulators. */
 
 /* 16 bytes of nibbles → 32 codes: low nibbles first (elements 0..15), then the high ones. */
 static inline __m256i simd_nibbles(const uint8_t *qs) {
@@ -95,7 +80,9 @@ static inline __m256i simd_nibbles(const uint8_t *qs) {
 }
 
 /* The fifth bits of Q5 blocks as 0x10 per byte: bit j of the 32-bit mask → byte j. */
-static inline __m256i simd_bits_to_bytes(uint32_t bits) {
+static inline __m256i simd_bits_to_bytes(const uint8_t *qh) {
+    uint32_t bits;
+    memcpy(&bits, qh, 4);
 #if SIMD_VNNI
     /* AVX-512 BW/VL: the 32 bits are a byte mask. */
     return _mm256_maskz_mov_epi8((__mmask32)bits, _mm256_set1_epi8(0x10));
@@ -109,91 +96,173 @@ static inline __m256i simd_bits_to_bytes(uint32_t bits) {
 #endif
 }
 
+/* acc + Σ lanes of p (int32) × da·db. */
+static inline __m256 simd_block_fma(__m256 acc, __m256i p, uint16_t da, uint16_t db) {
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(simd_h2f(da) * simd_h2f(db)), acc);
+}
+
+static inline __m256 simd_q8_0_block(__m256 acc, const owl_block_q8_0 *a, const owl_block_q8_0 *b) {
+    __m256i p = simd_dot_s8(_mm256_loadu_si256((const __m256i *)a->qs), _mm256_loadu_si256((const __m256i *)b->qs));
+    return simd_block_fma(acc, p, a->d, b->d);
+}
+
+static inline __m256 simd_q4_0_block(__m256 acc, const owl_block_q4_0 *a, const owl_block_q8_0 *b) {
+    __m256i q = _mm256_sub_epi8(simd_nibbles(a->qs), _mm256_set1_epi8(8));
+    return simd_block_fma(acc, simd_dot_s8(q, _mm256_loadu_si256((const __m256i *)b->qs)), a->d, b->d);
+}
+
+static inline __m256 simd_q5_0_block(__m256 acc, const owl_block_q5_0 *a, const owl_block_q8_0 *b) {
+    __m256i q = _mm256_or_si256(simd_nibbles(a->qs), simd_bits_to_bytes(a->qh));
+    q = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
+    return simd_block_fma(acc, simd_dot_s8(q, _mm256_loadu_si256((const __m256i *)b->qs)), a->d, b->d);
+}
+
+/* The affine types add m·s per block (s = d·Σq of the activations) beside the vector sum. */
+static inline __m256 simd_q4_1_block(__m256 acc, float *mins, const owl_block_q4_1 *a, const owl_block_q8_1 *b) {
+    *mins += simd_h2f(a->m) * simd_h2f(b->s);
+    __m256i p = simd_dot_us8(simd_nibbles(a->qs), _mm256_loadu_si256((const __m256i *)b->qs));
+    return simd_block_fma(acc, p, a->d, b->d);
+}
+
+static inline __m256 simd_q5_1_block(__m256 acc, float *mins, const owl_block_q5_1 *a, const owl_block_q8_1 *b) {
+    *mins += simd_h2f(a->m) * simd_h2f(b->s);
+    __m256i q = _mm256_or_si256(simd_nibbles(a->qs), simd_bits_to_bytes(a->qh));
+    __m256i p = simd_dot_us8(q, _mm256_loadu_si256((const __m256i *)b->qs));
+    return simd_block_fma(acc, p, a->d, b->d);
+}
+
+static void simd_dot_q8_0(int64_t n, float *s, const void *w, const void *x) {
+    const owl_block_q8_0 *a = w, *b = x;
+    const int64_t nb = n / 32;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        acc0 = simd_q8_0_block(acc0, &a[i], &b[i]);
+        acc1 = simd_q8_0_block(acc1, &a[i + 1], &b[i + 1]);
+    }
+    if (i < nb) acc0 = simd_q8_0_block(acc0, &a[i], &b[i]);
+    *s = simd_hsum(_mm256_add_ps(acc0, acc1));
+}
+
 static void simd_dot_q4_0(int64_t n, float *s, const void *w, const void *x) {
     const owl_block_q4_0 *a = w;
     const owl_block_q8_0 *b = x;
-    __m256 acc = _mm256_setzero_ps();
-    const __m256i eight = _mm256_set1_epi8(8);
-    for (int64_t i = 0; i < n / 32; i++) {
-        __m256i q = _mm256_sub_epi8(simd_nibbles(a[i].qs), eight);
-        __m256i p = simd_dot_s8(q, _mm256_loadu_si256((const __m256i *)b[i].qs));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(simd_h2f(a[i].d) * simd_h2f(b[i].d)), acc);
+    const int64_t nb = n / 32;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        acc0 = simd_q4_0_block(acc0, &a[i], &b[i]);
+        acc1 = simd_q4_0_block(acc1, &a[i + 1], &b[i + 1]);
     }
-    *s = simd_hsum(acc);
-}
-
-static void simd_dot_q4_1(int64_t n, float *s, const void *w, const void *x) {
-    const owl_block_q4_1 *a = w;
-    const owl_block_q8_1 *b = x;
-    __m256 acc = _mm256_setzero_ps();
-    float mins = 0;
-    for (int64_t i = 0; i < n / 32; i++) {
-        __m256i p = simd_dot_us8(simd_nibbles(a[i].qs), _mm256_loadu_si256((const __m256i *)b[i].qs));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(simd_h2f(a[i].d) * simd_h2f(b[i].d)), acc);
-        mins += simd_h2f(a[i].m) * simd_h2f(b[i].s);
-    }
-    *s = simd_hsum(acc) + mins;
+    if (i < nb) acc0 = simd_q4_0_block(acc0, &a[i], &b[i]);
+    *s = simd_hsum(_mm256_add_ps(acc0, acc1));
 }
 
 static void simd_dot_q5_0(int64_t n, float *s, const void *w, const void *x) {
     const owl_block_q5_0 *a = w;
     const owl_block_q8_0 *b = x;
-    __m256 acc = _mm256_setzero_ps();
-    const __m256i sixteen = _mm256_set1_epi8(16);
-    for (int64_t i = 0; i < n / 32; i++) {
-        uint32_t h;
-        memcpy(&h, a[i].qh, 4);
-        __m256i q = _mm256_or_si256(simd_nibbles(a[i].qs), simd_bits_to_bytes(h));
-        q = _mm256_sub_epi8(q, sixteen);
-        __m256i p = simd_dot_s8(q, _mm256_loadu_si256((const __m256i *)b[i].qs));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(simd_h2f(a[i].d) * simd_h2f(b[i].d)), acc);
+    const int64_t nb = n / 32;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        acc0 = simd_q5_0_block(acc0, &a[i], &b[i]);
+        acc1 = simd_q5_0_block(acc1, &a[i + 1], &b[i + 1]);
     }
-    *s = simd_hsum(acc);
+    if (i < nb) acc0 = simd_q5_0_block(acc0, &a[i], &b[i]);
+    *s = simd_hsum(_mm256_add_ps(acc0, acc1));
+}
+
+static void simd_dot_q4_1(int64_t n, float *s, const void *w, const void *x) {
+    const owl_block_q4_1 *a = w;
+    const owl_block_q8_1 *b = x;
+    const int64_t nb = n / 32;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float mins0 = 0, mins1 = 0;
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        acc0 = simd_q4_1_block(acc0, &mins0, &a[i], &b[i]);
+        acc1 = simd_q4_1_block(acc1, &mins1, &a[i + 1], &b[i + 1]);
+    }
+    if (i < nb) acc0 = simd_q4_1_block(acc0, &mins0, &a[i], &b[i]);
+    *s = simd_hsum(_mm256_add_ps(acc0, acc1)) + (mins0 + mins1);
 }
 
 static void simd_dot_q5_1(int64_t n, float *s, const void *w, const void *x) {
     const owl_block_q5_1 *a = w;
     const owl_block_q8_1 *b = x;
-    __m256 acc = _mm256_setzero_ps();
-    float mins = 0;
-    for (int64_t i = 0; i < n / 32; i++) {
-        uint32_t h;
-        memcpy(&h, a[i].qh, 4);
-        __m256i q = _mm256_or_si256(simd_nibbles(a[i].qs), simd_bits_to_bytes(h));
-        __m256i p = simd_dot_us8(q, _mm256_loadu_si256((const __m256i *)b[i].qs));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(simd_h2f(a[i].d) * simd_h2f(b[i].d)), acc);
-        mins += simd_h2f(a[i].m) * simd_h2f(b[i].s);
+    const int64_t nb = n / 32;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float mins0 = 0, mins1 = 0;
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        acc0 = simd_q5_1_block(acc0, &mins0, &a[i], &b[i]);
+        acc1 = simd_q5_1_block(acc1, &mins1, &a[i + 1], &b[i + 1]);
     }
-    *s = simd_hsum(acc) + mins;
+    if (i < nb) acc0 = simd_q5_1_block(acc0, &mins0, &a[i], &b[i]);
+    *s = simd_hsum(_mm256_add_ps(acc0, acc1)) + (mins0 + mins1);
 }
 
 /* ---- k-quants -------------------------------------------------------------------------------- */
 
 /* Σ_j mn_j·(bsums[2j] + bsums[2j+1]): each min widened to two int16 lanes, one madd. */
 static inline int simd_k4_mins(const uint32_t u[4], const int16_t *bsums) {
-    __m128i mn8 = _mm_loadl_epi64((const __m128i *)&u[2]);
+    /* From registers: an 8-byte load of two fresh 4-byte stores would miss store forwarding. */
+    __m128i mn8 = _mm_cvtsi64_si128((long long)(((uint64_t)u[3] << 32) | u[2]));
     __m128i dup = _mm_shuffle_epi8(mn8, _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
     __m256i mn16 = _mm256_cvtepu8_epi16(dup);
     __m256i bs = _mm256_loadu_si256((const __m256i *)bsums);
     return simd_hsum_i32(_mm256_madd_epi16(bs, mn16));
 }
 
+/* Bit `from` of every byte of v moved to bit `to` (both constants), other bits cleared. The 16-bit
+ * shifts carry bits across the byte boundary: a left shift by s into bits 0..s-1, a right shift by
+ * s into bits 8-s..7; callers keep s <= to (left) and s < 8 - to (right), so none lands on `to`. */
+static inline __m256i simd_move_bit(__m256i v, int from, int to) {
+    const __m256i bit = _mm256_set1_epi8((char)(1 << to));
+    if (to > from) return _mm256_and_si256(_mm256_slli_epi16(v, to - from), bit);
+    if (to < from) return _mm256_and_si256(_mm256_srli_epi16(v, from - to), bit);
+    return _mm256_and_si256(v, bit);
+}
+
+/* Chunk c (a constant) of Q4_K/Q5_K: 32 bytes of nibbles v hold sub-blocks 2c (low nibbles) and
+ * 2c + 1 (high nibbles); h_lo/h_hi are their fifth bits at 0x10 (zero for Q4_K). Each sub-block
+ * times its 32 activations and its scale, added to acc. */
+static inline __m256i simd_k4_chunk(__m256i acc, __m256i v, __m256i h_lo, __m256i h_hi, const int8_t *y,
+                                    const uint8_t *sc, int c) {
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    const __m256i lo = _mm256_or_si256(_mm256_and_si256(v, low), h_lo);
+    const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), h_hi);
+    acc = simd_dot_us8_scaled(acc, lo, _mm256_loadu_si256((const __m256i *)(y + 64 * c)), _mm256_set1_epi16(sc[2 * c]));
+    return simd_dot_us8_scaled(acc, hi, _mm256_loadu_si256((const __m256i *)(y + 64 * c + 32)), _mm256_set1_epi16(sc[2 * c + 1]));
+}
+
+static inline __m256i simd_q4_K_chunk(__m256i acc, const uint8_t *qs, const int8_t *y, const uint8_t *sc, int c) {
+    const __m256i none = _mm256_setzero_si256();
+    return simd_k4_chunk(acc, _mm256_loadu_si256((const __m256i *)(qs + 32 * c)), none, none, y, sc, c);
+}
+
+/* Q5_K's fifth bit of sub-block k is bit k of qh[l]; qh comes pre-shifted so that chunk c's two
+ * bits are bits 0 and 1 (c even) or 2 and 3 (c odd). */
+static inline __m256i simd_q5_K_chunk(__m256i acc, const uint8_t *qs, __m256i qh, const int8_t *y,
+                                      const uint8_t *sc, int c) {
+    const int b0 = 2 * (c & 1);
+    return simd_k4_chunk(acc, _mm256_loadu_si256((const __m256i *)(qs + 32 * c)), simd_move_bit(qh, b0, 4),
+                         simd_move_bit(qh, b0 + 1, 4), y, sc, c);
+}
+
 static void simd_dot_q4_K(int64_t n, float *s, const void *w, const void *x) {
     const owl_block_q4_K *a = w;
     const owl_block_q8_K *b = x;
-    const __m256i low = _mm256_set1_epi8(0x0F);
     float sum = 0;
     for (int64_t i = 0; i < n / 256; i++) {
         uint32_t u[4];
         owl_k4_unpack(a[i].scales, u);
         const uint8_t *sc = (const uint8_t *)u;
         __m256i acc = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * c));
-            __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-            acc = simd_dot_us8_scaled(acc, lo, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * c)), _mm256_set1_epi16(sc[2 * c]));
-            acc = simd_dot_us8_scaled(acc, hi, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * c + 32)), _mm256_set1_epi16(sc[2 * c + 1]));
-        }
+        acc = simd_q4_K_chunk(acc, a[i].qs, b[i].qs, sc, 0);
+        acc = simd_q4_K_chunk(acc, a[i].qs, b[i].qs, sc, 1);
+        acc = simd_q4_K_chunk(acc, a[i].qs, b[i].qs, sc, 2);
+        acc = simd_q4_K_chunk(acc, a[i].qs, b[i].qs, sc, 3);
         sum += b[i].d * simd_h2f(a[i].d) * (float)simd_hsum_i32(acc) -
                b[i].d * simd_h2f(a[i].dmin) * (float)simd_k4_mins(u, b[i].bsums);
     }
@@ -203,24 +272,20 @@ static void simd_dot_q4_K(int64_t n, float *s, const void *w, const void *x) {
 static void simd_dot_q5_K(int64_t n, float *s, const void *w, const void *x) {
     const owl_block_q5_K *a = w;
     const owl_block_q8_K *b = x;
-    const __m256i low = _mm256_set1_epi8(0x0F), bit = _mm256_set1_epi8(0x10);
     float sum = 0;
     for (int64_t i = 0; i < n / 256; i++) {
         uint32_t u[4];
         owl_k4_unpack(a[i].scales, u);
         const uint8_t *sc = (const uint8_t *)u;
         const __m256i qh = _mm256_loadu_si256((const __m256i *)a[i].qh);
+        /* Chunks 2 and 3 read bits 4..7: bring them down to 0..3 (bits pulled in from the next
+         * byte land in 4..7, never read). */
+        const __m256i qh4 = _mm256_srli_epi16(qh, 4);
         __m256i acc = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * c));
-            /* Fifth bit of sub-block k is bit k of qh[l]: shift it to bit 4. */
-            __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), _mm256_set1_epi8(1));
-            __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), _mm256_set1_epi8(1));
-            __m256i lo = _mm256_or_si256(_mm256_and_si256(v, low), _mm256_and_si256(_mm256_slli_epi16(h0, 4), bit));
-            __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), _mm256_and_si256(_mm256_slli_epi16(h1, 4), bit));
-            acc = simd_dot_us8_scaled(acc, lo, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * c)), _mm256_set1_epi16(sc[2 * c]));
-            acc = simd_dot_us8_scaled(acc, hi, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * c + 32)), _mm256_set1_epi16(sc[2 * c + 1]));
-        }
+        acc = simd_q5_K_chunk(acc, a[i].qs, qh, b[i].qs, sc, 0);
+        acc = simd_q5_K_chunk(acc, a[i].qs, qh, b[i].qs, sc, 1);
+        acc = simd_q5_K_chunk(acc, a[i].qs, qh4, b[i].qs, sc, 2);
+        acc = simd_q5_K_chunk(acc, a[i].qs, qh4, b[i].qs, sc, 3);
         sum += b[i].d * simd_h2f(a[i].d) * (float)simd_hsum_i32(acc) -
                b[i].d * simd_h2f(a[i].dmin) * (float)simd_k4_mins(u, b[i].bsums);
     }
@@ -303,15 +368,6 @@ static inline __m128i simd_q3k_scales(const uint8_t *scales) {
     return _mm_sub_epi8(_mm_setr_epi32((int)u[0], (int)u[1], (int)u[2], (int)u[3]), _mm_set1_epi8(32));
 }
 
-/* The third bits of plane k (a constant) of Q3_K moved to bit 2 of each byte: element 32j + l has
- * its third bit in bit j of hmask[l]; `hm` is hmask shifted so that plane k's bit is bit k. */
-static inline __m256i simd_q3k_high(__m256i hm, int k) {
-    const __m256i four = _mm256_set1_epi8(4);
-    /* 16-bit shifts move bits across the byte boundary, but never into bit 2 for these counts. */
-    if (k <= 2) return _mm256_and_si256(_mm256_slli_epi16(hm, 2 - k), four);
-    return _mm256_and_si256(_mm256_srli_epi16(hm, k - 2), four);
-}
-
 /* Q3_K: codes read as unsigned 0..7 (low bits | third bit << 2), i.e. the signed code plus 4; the
  * offset comes back through the bsums: Σ sc·(u-4)·y = Σ sc·u·y - 4·Σ sc·bsum. Exact integer sums
  * and the scalar float expression: equal to the scalar reference to the bit. */
@@ -331,10 +387,10 @@ static void simd_dot_q3_K(int64_t n, float *s, const void *w, const void *x) {
              * bits the shift pulls in from the next byte land in 4..7, which are never read). */
             const __m256i hmh = h ? _mm256_srli_epi16(hm, 4) : hm;
             const int8_t *y = b[i].qs + 128 * h;
-            acc = simd_k2_plane(acc, q, simd_q3k_high(hmh, 0), y, half, 0);
-            acc = simd_k2_plane(acc, q, simd_q3k_high(hmh, 1), y, half, 1);
-            acc = simd_k2_plane(acc, q, simd_q3k_high(hmh, 2), y, half, 2);
-            acc = simd_k2_plane(acc, q, simd_q3k_high(hmh, 3), y, half, 3);
+            acc = simd_k2_plane(acc, q, simd_move_bit(hmh, 0, 2), y, half, 0);
+            acc = simd_k2_plane(acc, q, simd_move_bit(hmh, 1, 2), y, half, 1);
+            acc = simd_k2_plane(acc, q, simd_move_bit(hmh, 2, 2), y, half, 2);
+            acc = simd_k2_plane(acc, q, simd_move_bit(hmh, 3, 2), y, half, 3);
         }
         const int isum = simd_hsum_i32(_mm256_sub_epi32(acc, _mm256_slli_epi32(corr, 2)));
         sum += simd_h2f(a[i].d) * b[i].d * (float)isum;
@@ -367,9 +423,10 @@ static void simd_dot_q6_K(int64_t n, float *s, const void *w, const void *x) {
             acc = simd_dot_us8_scaled(acc, q2, _mm256_loadu_si256((const __m256i *)(y + 64)), simd_scale_pair(sc[s0 + 4], sc[s0 + 5]));
             acc = simd_dot_us8_scaled(acc, q3, _mm256_loadu_si256((const __m256i *)(y + 96)), simd_scale_pair(sc[s0 + 6], sc[s0 + 7]));
         }
-        int corr = 0;
-        for (int sb = 0; sb < 16; sb++) corr += sc[sb] * b[i].bsums[sb];
-        sum += simd_h2f(a[i].d) * b[i].d * (float)(simd_hsum_i32(acc) - 32 * corr);
+        /* The -32 offset: Σ sc·(u-32)·y = Σ sc·u·y - 32·Σ sc·bsum, one madd over the 16 sums. */
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        const __m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)b[i].bsums));
+        sum += simd_h2f(a[i].d) * b[i].d * (float)simd_hsum_i32(_mm256_sub_epi32(acc, _mm256_slli_epi32(corr, 5)));
     }
     *s = sum;
 }
