@@ -96,39 +96,55 @@ static inline __m256i simd_bits_to_bytes(const uint8_t *qh) {
 #endif
 }
 
-/* acc + Σ lanes of p (int32) × da·db. */
-static inline __m256 simd_block_fma(__m256 acc, __m256i p, uint16_t da, uint16_t db) {
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(simd_h2f(da) * simd_h2f(db)), acc);
+/* The two f16 values at p (a block's d and m, or d and the next two bytes) as floats in lanes 0
+ * and 1. One plain 32-bit load: inserting 16-bit fields into a vector one by one costs more than
+ * the block's integer work (it was the bottleneck of these loops). */
+static inline __m128 simd_h2f_pair(const void *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return _mm_cvtph_ps(_mm_cvtsi32_si128((int)v));
+}
+
+/* acc + p (int32 lanes) × da·db, for the blocks whose f16 scales start at wa and xa. */
+static inline __m256 simd_block_fma(__m256 acc, __m256i p, const void *wa, const void *xa) {
+    const __m128 d = _mm_mul_ss(simd_h2f_pair(wa), simd_h2f_pair(xa));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcastss_ps(d), acc);
+}
+
+/* The same for the affine types, whose blocks start with (d, m) and activations with (d, s):
+ * lane 1 of *mins accumulates m·s. */
+static inline __m256 simd_block_fma_min(__m256 acc, __m128 *mins, __m256i p, const void *wa, const void *xa) {
+    const __m128 dm = _mm_mul_ps(simd_h2f_pair(wa), simd_h2f_pair(xa));
+    *mins = _mm_add_ps(*mins, dm);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcastss_ps(dm), acc);
 }
 
 static inline __m256 simd_q8_0_block(__m256 acc, const owl_block_q8_0 *a, const owl_block_q8_0 *b) {
     __m256i p = simd_dot_s8(_mm256_loadu_si256((const __m256i *)a->qs), _mm256_loadu_si256((const __m256i *)b->qs));
-    return simd_block_fma(acc, p, a->d, b->d);
+    return simd_block_fma(acc, p, a, b);
 }
 
 static inline __m256 simd_q4_0_block(__m256 acc, const owl_block_q4_0 *a, const owl_block_q8_0 *b) {
     __m256i q = _mm256_sub_epi8(simd_nibbles(a->qs), _mm256_set1_epi8(8));
-    return simd_block_fma(acc, simd_dot_s8(q, _mm256_loadu_si256((const __m256i *)b->qs)), a->d, b->d);
+    return simd_block_fma(acc, simd_dot_s8(q, _mm256_loadu_si256((const __m256i *)b->qs)), a, b);
 }
 
 static inline __m256 simd_q5_0_block(__m256 acc, const owl_block_q5_0 *a, const owl_block_q8_0 *b) {
     __m256i q = _mm256_or_si256(simd_nibbles(a->qs), simd_bits_to_bytes(a->qh));
     q = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
-    return simd_block_fma(acc, simd_dot_s8(q, _mm256_loadu_si256((const __m256i *)b->qs)), a->d, b->d);
+    return simd_block_fma(acc, simd_dot_s8(q, _mm256_loadu_si256((const __m256i *)b->qs)), a, b);
 }
 
 /* The affine types add m·s per block (s = d·Σq of the activations) beside the vector sum. */
-static inline __m256 simd_q4_1_block(__m256 acc, float *mins, const owl_block_q4_1 *a, const owl_block_q8_1 *b) {
-    *mins += simd_h2f(a->m) * simd_h2f(b->s);
+static inline __m256 simd_q4_1_block(__m256 acc, __m128 *mins, const owl_block_q4_1 *a, const owl_block_q8_1 *b) {
     __m256i p = simd_dot_us8(simd_nibbles(a->qs), _mm256_loadu_si256((const __m256i *)b->qs));
-    return simd_block_fma(acc, p, a->d, b->d);
+    return simd_block_fma_min(acc, mins, p, a, b);
 }
 
-static inline __m256 simd_q5_1_block(__m256 acc, float *mins, const owl_block_q5_1 *a, const owl_block_q8_1 *b) {
-    *mins += simd_h2f(a->m) * simd_h2f(b->s);
+static inline __m256 simd_q5_1_block(__m256 acc, __m128 *mins, const owl_block_q5_1 *a, const owl_block_q8_1 *b) {
     __m256i q = _mm256_or_si256(simd_nibbles(a->qs), simd_bits_to_bytes(a->qh));
     __m256i p = simd_dot_us8(q, _mm256_loadu_si256((const __m256i *)b->qs));
-    return simd_block_fma(acc, p, a->d, b->d);
+    return simd_block_fma_min(acc, mins, p, a, b);
 }
 
 static void simd_dot_q8_0(int64_t n, float *s, const void *w, const void *x) {
@@ -177,14 +193,15 @@ static void simd_dot_q4_1(int64_t n, float *s, const void *w, const void *x) {
     const owl_block_q8_1 *b = x;
     const int64_t nb = n / 32;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float mins0 = 0, mins1 = 0;
+    __m128 mins0 = _mm_setzero_ps(), mins1 = _mm_setzero_ps();
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
         acc0 = simd_q4_1_block(acc0, &mins0, &a[i], &b[i]);
         acc1 = simd_q4_1_block(acc1, &mins1, &a[i + 1], &b[i + 1]);
     }
     if (i < nb) acc0 = simd_q4_1_block(acc0, &mins0, &a[i], &b[i]);
-    *s = simd_hsum(_mm256_add_ps(acc0, acc1)) + (mins0 + mins1);
+    const __m128 mins = _mm_add_ps(mins0, mins1);
+    *s = simd_hsum(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_movehdup_ps(mins));
 }
 
 static void simd_dot_q5_1(int64_t n, float *s, const void *w, const void *x) {
@@ -192,14 +209,15 @@ static void simd_dot_q5_1(int64_t n, float *s, const void *w, const void *x) {
     const owl_block_q8_1 *b = x;
     const int64_t nb = n / 32;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float mins0 = 0, mins1 = 0;
+    __m128 mins0 = _mm_setzero_ps(), mins1 = _mm_setzero_ps();
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
         acc0 = simd_q5_1_block(acc0, &mins0, &a[i], &b[i]);
         acc1 = simd_q5_1_block(acc1, &mins1, &a[i + 1], &b[i + 1]);
     }
     if (i < nb) acc0 = simd_q5_1_block(acc0, &mins0, &a[i], &b[i]);
-    *s = simd_hsum(_mm256_add_ps(acc0, acc1)) + (mins0 + mins1);
+    const __m128 mins = _mm_add_ps(mins0, mins1);
+    *s = simd_hsum(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_movehdup_ps(mins));
 }
 
 /* ---- k-quants -------------------------------------------------------------------------------- */
@@ -263,8 +281,9 @@ static void simd_dot_q4_K(int64_t n, float *s, const void *w, const void *x) {
         acc = simd_q4_K_chunk(acc, a[i].qs, b[i].qs, sc, 1);
         acc = simd_q4_K_chunk(acc, a[i].qs, b[i].qs, sc, 2);
         acc = simd_q4_K_chunk(acc, a[i].qs, b[i].qs, sc, 3);
-        sum += b[i].d * simd_h2f(a[i].d) * (float)simd_hsum_i32(acc) -
-               b[i].d * simd_h2f(a[i].dmin) * (float)simd_k4_mins(u, b[i].bsums);
+        const __m128 dm = simd_h2f_pair(&a[i].d); /* d, dmin */
+        sum += b[i].d * _mm_cvtss_f32(dm) * (float)simd_hsum_i32(acc) -
+               b[i].d * _mm_cvtss_f32(_mm_movehdup_ps(dm)) * (float)simd_k4_mins(u, b[i].bsums);
     }
     *s = sum;
 }
@@ -286,8 +305,9 @@ static void simd_dot_q5_K(int64_t n, float *s, const void *w, const void *x) {
         acc = simd_q5_K_chunk(acc, a[i].qs, qh, b[i].qs, sc, 1);
         acc = simd_q5_K_chunk(acc, a[i].qs, qh4, b[i].qs, sc, 2);
         acc = simd_q5_K_chunk(acc, a[i].qs, qh4, b[i].qs, sc, 3);
-        sum += b[i].d * simd_h2f(a[i].d) * (float)simd_hsum_i32(acc) -
-               b[i].d * simd_h2f(a[i].dmin) * (float)simd_k4_mins(u, b[i].bsums);
+        const __m128 dm = simd_h2f_pair(&a[i].d); /* d, dmin */
+        sum += b[i].d * _mm_cvtss_f32(dm) * (float)simd_hsum_i32(acc) -
+               b[i].d * _mm_cvtss_f32(_mm_movehdup_ps(dm)) * (float)simd_k4_mins(u, b[i].bsums);
     }
     *s = sum;
 }
@@ -348,7 +368,8 @@ static void simd_dot_q2_K(int64_t n, float *s, const void *w, const void *x) {
             acc = simd_k2_plane(acc, q, none, y, half, 3);
         }
         const int isum = simd_hsum_i32(acc);
-        sum += b[i].d * simd_h2f(a[i].d) * (float)isum - b[i].d * simd_h2f(a[i].dmin) * (float)summs;
+        const __m128 dm = simd_h2f_pair(&a[i].d); /* d, dmin */
+        sum += b[i].d * _mm_cvtss_f32(dm) * (float)isum - b[i].d * _mm_cvtss_f32(_mm_movehdup_ps(dm)) * (float)summs;
     }
     *s = sum;
 }
