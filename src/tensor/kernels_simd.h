@@ -242,19 +242,33 @@ static inline __m256i simd_move_bit(__m256i v, int from, int to) {
     return _mm256_and_si256(v, bit);
 }
 
+/* The eight 6-bit scales unpacked by owl_k4_unpack as int16, in both 128-bit lanes. */
+static inline __m256i simd_k4_scales(const uint32_t u[4]) {
+    const __m128i sc8 = _mm_cvtsi64_si128((long long)(((uint64_t)u[1] << 32) | u[0]));
+    return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc8));
+}
+
+/* int16 lane j (a constant, 0..7) of a 128-bit lane of v, in all sixteen lanes: one shuffle, where
+ * broadcasting a scale from a general register takes a move and a broadcast. */
+static inline __m256i simd_bcast16(__m256i v, int j) {
+    const char lo = (char)(2 * j), hi = (char)(2 * j + 1);
+    return _mm256_shuffle_epi8(v, _mm256_setr_epi8(lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi,
+                                                   lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi));
+}
+
 /* Chunk c (a constant) of Q4_K/Q5_K: 32 bytes of nibbles v hold sub-blocks 2c (low nibbles) and
  * 2c + 1 (high nibbles); h_lo/h_hi are their fifth bits at 0x10 (zero for Q4_K). Each sub-block
  * times its 32 activations and its scale, added to acc. */
 static inline __m256i simd_k4_chunk(__m256i acc, __m256i v, __m256i h_lo, __m256i h_hi, const int8_t *y,
-                                    const uint8_t *sc, int c) {
+                                    __m256i sc, int c) {
     const __m256i low = _mm256_set1_epi8(0x0F);
     const __m256i lo = _mm256_or_si256(_mm256_and_si256(v, low), h_lo);
     const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), h_hi);
-    acc = simd_dot_us8_scaled(acc, lo, _mm256_loadu_si256((const __m256i *)(y + 64 * c)), _mm256_set1_epi16(sc[2 * c]));
-    return simd_dot_us8_scaled(acc, hi, _mm256_loadu_si256((const __m256i *)(y + 64 * c + 32)), _mm256_set1_epi16(sc[2 * c + 1]));
+    acc = simd_dot_us8_scaled(acc, lo, _mm256_loadu_si256((const __m256i *)(y + 64 * c)), simd_bcast16(sc, 2 * c));
+    return simd_dot_us8_scaled(acc, hi, _mm256_loadu_si256((const __m256i *)(y + 64 * c + 32)), simd_bcast16(sc, 2 * c + 1));
 }
 
-static inline __m256i simd_q4_K_chunk(__m256i acc, const uint8_t *qs, const int8_t *y, const uint8_t *sc, int c) {
+static inline __m256i simd_q4_K_chunk(__m256i acc, const uint8_t *qs, const int8_t *y, __m256i sc, int c) {
     const __m256i none = _mm256_setzero_si256();
     return simd_k4_chunk(acc, _mm256_loadu_si256((const __m256i *)(qs + 32 * c)), none, none, y, sc, c);
 }
@@ -262,7 +276,7 @@ static inline __m256i simd_q4_K_chunk(__m256i acc, const uint8_t *qs, const int8
 /* Q5_K's fifth bit of sub-block k is bit k of qh[l]; qh comes pre-shifted so that chunk c's two
  * bits are bits 0 and 1 (c even) or 2 and 3 (c odd). */
 static inline __m256i simd_q5_K_chunk(__m256i acc, const uint8_t *qs, __m256i qh, const int8_t *y,
-                                      const uint8_t *sc, int c) {
+                                      __m256i sc, int c) {
     const int b0 = 2 * (c & 1);
     return simd_k4_chunk(acc, _mm256_loadu_si256((const __m256i *)(qs + 32 * c)), simd_move_bit(qh, b0, 4),
                          simd_move_bit(qh, b0 + 1, 4), y, sc, c);
@@ -275,7 +289,7 @@ static void simd_dot_q4_K(int64_t n, float *s, const void *w, const void *x) {
     for (int64_t i = 0; i < n / 256; i++) {
         uint32_t u[4];
         owl_k4_unpack(a[i].scales, u);
-        const uint8_t *sc = (const uint8_t *)u;
+        const __m256i sc = simd_k4_scales(u);
         __m256i acc = _mm256_setzero_si256();
         acc = simd_q4_K_chunk(acc, a[i].qs, b[i].qs, sc, 0);
         acc = simd_q4_K_chunk(acc, a[i].qs, b[i].qs, sc, 1);
@@ -295,7 +309,7 @@ static void simd_dot_q5_K(int64_t n, float *s, const void *w, const void *x) {
     for (int64_t i = 0; i < n / 256; i++) {
         uint32_t u[4];
         owl_k4_unpack(a[i].scales, u);
-        const uint8_t *sc = (const uint8_t *)u;
+        const __m256i sc = simd_k4_scales(u);
         const __m256i qh = _mm256_loadu_si256((const __m256i *)a[i].qh);
         /* Chunks 2 and 3 read bits 4..7: bring them down to 0..3 (bits pulled in from the next
          * byte land in 4..7, never read). */
@@ -310,11 +324,6 @@ static void simd_dot_q5_K(int64_t n, float *s, const void *w, const void *x) {
                b[i].d * _mm_cvtss_f32(_mm_movehdup_ps(dm)) * (float)simd_k4_mins(u, b[i].bsums);
     }
     *s = sum;
-}
-
-/* Two 16-element sub-block scales for one 32-byte vector: lanes 0..7 take sa, 8..15 take sb. */
-static inline __m256i simd_scale_pair(int sa, int sb) {
-    return _mm256_set_m128i(_mm_set1_epi16((short)sb), _mm_set1_epi16((short)sa));
 }
 
 /* Q2_K and Q3_K keep sixteen per-16 scales; a half super-block (128 elements) uses eight of them,
@@ -419,34 +428,35 @@ static void simd_dot_q3_K(int64_t n, float *s, const void *w, const void *x) {
     *s = sum;
 }
 
+/* Q6_K: codes read as unsigned 0..63 (low nibble | two high bits << 4), the signed code plus 32;
+ * the offset comes back through the bsums: Σ sc·(u-32)·y = Σ sc·u·y - 32·Σ sc·bsum. */
 static void simd_dot_q6_K(int64_t n, float *s, const void *w, const void *x) {
     const owl_block_q6_K *a = w;
     const owl_block_q8_K *b = x;
-    const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
+    const __m256i low = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(0x30);
     float sum = 0;
     for (int64_t i = 0; i < n / 256; i++) {
-        const int8_t *sc = a[i].scales;
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a[i].scales));
+        const __m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)b[i].bsums));
         __m256i acc = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = a[i].ql + 64 * h, *qhp = a[i].qh + 32 * h;
+            const __m256i half = simd_scales_half(sc16, h);
+            const uint8_t *ql = a[i].ql + 64 * h;
             const int8_t *y = b[i].qs + 128 * h;
             const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
             const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)qhp);
-            /* Codes 0..63 (unsigned); the -32 offset is applied through the bsums below. */
-            __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_slli_epi16(_mm256_and_si256(qh, three), 4));
-            __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), three), 4));
-            __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), three), 4));
-            __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), three), 4));
-            const int s0 = 8 * h;
-            acc = simd_dot_us8_scaled(acc, q0, _mm256_loadu_si256((const __m256i *)y), simd_scale_pair(sc[s0], sc[s0 + 1]));
-            acc = simd_dot_us8_scaled(acc, q1, _mm256_loadu_si256((const __m256i *)(y + 32)), simd_scale_pair(sc[s0 + 2], sc[s0 + 3]));
-            acc = simd_dot_us8_scaled(acc, q2, _mm256_loadu_si256((const __m256i *)(y + 64)), simd_scale_pair(sc[s0 + 4], sc[s0 + 5]));
-            acc = simd_dot_us8_scaled(acc, q3, _mm256_loadu_si256((const __m256i *)(y + 96)), simd_scale_pair(sc[s0 + 6], sc[s0 + 7]));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(a[i].qh + 32 * h));
+            /* Bit pair 2k of qh to bits 4-5; the 16-bit shifts' carries across bytes land in bits
+             * 0-3 (left) or 6-7 (right), outside the mask. */
+            const __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_and_si256(_mm256_slli_epi16(qh, 4), two));
+            const __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_and_si256(_mm256_slli_epi16(qh, 2), two));
+            const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_and_si256(qh, two));
+            const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_and_si256(_mm256_srli_epi16(qh, 2), two));
+            acc = simd_dot_us8_scaled(acc, q0, _mm256_loadu_si256((const __m256i *)y), simd_scale_pair_of(half, 0));
+            acc = simd_dot_us8_scaled(acc, q1, _mm256_loadu_si256((const __m256i *)(y + 32)), simd_scale_pair_of(half, 1));
+            acc = simd_dot_us8_scaled(acc, q2, _mm256_loadu_si256((const __m256i *)(y + 64)), simd_scale_pair_of(half, 2));
+            acc = simd_dot_us8_scaled(acc, q3, _mm256_loadu_si256((const __m256i *)(y + 96)), simd_scale_pair_of(half, 3));
         }
-        /* The -32 offset: Σ sc·(u-32)·y = Σ sc·u·y - 32·Σ sc·bsum, one madd over the 16 sums. */
-        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
-        const __m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)b[i].bsums));
         sum += simd_h2f(a[i].d) * b[i].d * (float)simd_hsum_i32(_mm256_sub_epi32(acc, _mm256_slli_epi32(corr, 5)));
     }
     *s = sum;
