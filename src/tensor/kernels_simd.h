@@ -61,10 +61,15 @@ static inline __m256i simd_dot_s8(__m256i a, __m256i b) {
 
 /* acc += Σ (u8 × s8 pairs) × scale16, per int32 lane (k-quants: one scale per 16 lanes). */
 static inline __m256i simd_dot_us8_scaled(__m256i acc, __m256i u, __m256i s, __m256i scale16) {
-    /* madd + add rather than VNNI's dpwssd: the add has a one-cycle latency, so the chain of
-     * accumulations through a super-block does not wait on the multiplier. */
+    /* VNNI's dpwssd fuses the multiply and the add. Its latency sits on the accumulation chain
+     * through a super-block, but super-blocks start fresh chains that overlap, and one uop fewer
+     * per vector measured 4-7% faster for every k-quant (bench/kernels). */
     __m256i p = _mm256_maddubs_epi16(u, s);
+#if SIMD_VNNI
+    return _mm256_dpwssd_epi32(acc, p, scale16);
+#else
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, scale16));
+#endif
 }
 
 /* ---- 32-element blocks -----------------------------------------------------------------------
