@@ -59,6 +59,22 @@ static inline __m256i simd_dot_s8(__m256i a, __m256i b) {
     return simd_dot_us8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
 }
 
+/* Σ (u - off) × s in groups of four bytes → eight int32 lanes, for unsigned codes u < 2·off (a
+ * Q4_0/Q5_0 block before its offset) and signed s: the offset is taken off as off·Σs instead of
+ * making the codes signed, one operation fewer than the sign trick of simd_dot_s8 (and exact for
+ * any s, -128 included). */
+static inline __m256i simd_dot_off(__m256i u, __m256i s, int off) {
+    const __m256i o = _mm256_set1_epi8((char)off);
+#if SIMD_VNNI
+    const __m256i z = _mm256_setzero_si256();
+    return _mm256_sub_epi32(_mm256_dpbusd_epi32(z, u, s), _mm256_dpbusd_epi32(z, o, s));
+#else
+    /* Pair sums of at most 2·31·128 in magnitude: the difference fits in int16. */
+    const __m256i d = _mm256_sub_epi16(_mm256_maddubs_epi16(u, s), _mm256_maddubs_epi16(o, s));
+    return _mm256_madd_epi16(d, _mm256_set1_epi16(1));
+#endif
+}
+
 /* acc += Σ (u8 × s8 pairs) × scale16, per int32 lane (k-quants: one scale per 16 lanes). */
 static inline __m256i simd_dot_us8_scaled(__m256i acc, __m256i u, __m256i s, __m256i scale16) {
     /* VNNI's dpwssd fuses the multiply and the add. Its latency sits on the accumulation chain
@@ -130,14 +146,13 @@ static inline __m256 simd_q8_0_block(__m256 acc, const owl_block_q8_0 *a, const 
 }
 
 static inline __m256 simd_q4_0_block(__m256 acc, const owl_block_q4_0 *a, const owl_block_q8_0 *b) {
-    __m256i q = _mm256_sub_epi8(simd_nibbles(a->qs), _mm256_set1_epi8(8));
-    return simd_block_fma(acc, simd_dot_s8(q, _mm256_loadu_si256((const __m256i *)b->qs)), a, b);
+    __m256i p = simd_dot_off(simd_nibbles(a->qs), _mm256_loadu_si256((const __m256i *)b->qs), 8);
+    return simd_block_fma(acc, p, a, b);
 }
 
 static inline __m256 simd_q5_0_block(__m256 acc, const owl_block_q5_0 *a, const owl_block_q8_0 *b) {
     __m256i q = _mm256_or_si256(simd_nibbles(a->qs), simd_bits_to_bytes(a->qh));
-    q = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
-    return simd_block_fma(acc, simd_dot_s8(q, _mm256_loadu_si256((const __m256i *)b->qs)), a, b);
+    return simd_block_fma(acc, simd_dot_off(q, _mm256_loadu_si256((const __m256i *)b->qs), 16), a, b);
 }
 
 /* The affine types add m·s per block (s = d·Σq of the activations) beside the vector sum. */
