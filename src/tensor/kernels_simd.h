@@ -45,6 +45,15 @@ static inline int simd_hsum_i32(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
+/* The lane sums of two int32 vectors in one reduction (the two k-quant sums of a super-block). */
+static inline void simd_hsum2_i32(__m256i a, __m256i b, int *sa, int *sb) {
+    __m256i h = _mm256_hadd_epi32(a, b); /* per 128-bit lane: a01 a23 b01 b23 */
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1)); /* a a b b */
+    *sa = _mm_cvtsi128_si32(s);
+    *sb = _mm_extract_epi32(s, 2);
+}
+
 /* Σ u8 × s8 in groups of four bytes → eight int32 lanes. */
 static inline __m256i simd_dot_us8(__m256i u, __m256i s) {
 #if SIMD_VNNI
@@ -242,14 +251,15 @@ static void simd_dot_q5_1(int64_t n, float *s, const void *w, const void *x) {
 
 /* ---- k-quants -------------------------------------------------------------------------------- */
 
-/* Σ_j mn_j·(bsums[2j] + bsums[2j+1]): each min widened to two int16 lanes, one madd. */
-static inline int simd_k4_mins(const uint32_t u[4], const int16_t *bsums) {
+/* Σ_j mn_j·(bsums[2j] + bsums[2j+1]) as eight int32 lanes: each min widened to two int16
+ * lanes, one madd. */
+static inline __m256i simd_k4_mins(const uint32_t u[4], const int16_t *bsums) {
     /* From registers: an 8-byte load of two fresh 4-byte stores would miss store forwarding. */
     __m128i mn8 = _mm_cvtsi64_si128((long long)(((uint64_t)u[3] << 32) | u[2]));
     __m128i dup = _mm_shuffle_epi8(mn8, _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
     __m256i mn16 = _mm256_cvtepu8_epi16(dup);
     __m256i bs = _mm256_loadu_si256((const __m256i *)bsums);
-    return simd_hsum_i32(_mm256_madd_epi16(bs, mn16));
+    return _mm256_madd_epi16(bs, mn16);
 }
 
 /* Bit `from` of every byte of v moved to bit `to` (both constants), other bits cleared. The 16-bit
@@ -316,8 +326,9 @@ static void simd_dot_q4_K(int64_t n, float *s, const void *w, const void *x) {
         acc = simd_q4_K_chunk(acc, a[i].qs, b[i].qs, sc, 2);
         acc = simd_q4_K_chunk(acc, a[i].qs, b[i].qs, sc, 3);
         const __m128 dm = simd_h2f_pair(&a[i].d); /* d, dmin */
-        sum += b[i].d * _mm_cvtss_f32(dm) * (float)simd_hsum_i32(acc) -
-               b[i].d * _mm_cvtss_f32(_mm_movehdup_ps(dm)) * (float)simd_k4_mins(u, b[i].bsums);
+        int isum, summs;
+        simd_hsum2_i32(acc, simd_k4_mins(u, b[i].bsums), &isum, &summs);
+        sum += b[i].d * _mm_cvtss_f32(dm) * (float)isum - b[i].d * _mm_cvtss_f32(_mm_movehdup_ps(dm)) * (float)summs;
     }
     *s = sum;
 }
@@ -340,8 +351,9 @@ static void simd_dot_q5_K(int64_t n, float *s, const void *w, const void *x) {
         acc = simd_q5_K_chunk(acc, a[i].qs, qh4, b[i].qs, sc, 2);
         acc = simd_q5_K_chunk(acc, a[i].qs, qh4, b[i].qs, sc, 3);
         const __m128 dm = simd_h2f_pair(&a[i].d); /* d, dmin */
-        sum += b[i].d * _mm_cvtss_f32(dm) * (float)simd_hsum_i32(acc) -
-               b[i].d * _mm_cvtss_f32(_mm_movehdup_ps(dm)) * (float)simd_k4_mins(u, b[i].bsums);
+        int isum, summs;
+        simd_hsum2_i32(acc, simd_k4_mins(u, b[i].bsums), &isum, &summs);
+        sum += b[i].d * _mm_cvtss_f32(dm) * (float)isum - b[i].d * _mm_cvtss_f32(_mm_movehdup_ps(dm)) * (float)summs;
     }
     *s = sum;
 }
@@ -385,7 +397,7 @@ static void simd_dot_q2_K(int64_t n, float *s, const void *w, const void *x) {
         const __m128i sc8 = _mm_loadu_si128((const __m128i *)a[i].scales);
         const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sc8, m4));
         const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
-        const int summs = simd_hsum_i32(_mm256_madd_epi16(mn16, _mm256_loadu_si256((const __m256i *)b[i].bsums)));
+        const __m256i mins = _mm256_madd_epi16(mn16, _mm256_loadu_si256((const __m256i *)b[i].bsums));
         __m256i acc = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i half = simd_scales_half(sc16, h);
@@ -396,7 +408,8 @@ static void simd_dot_q2_K(int64_t n, float *s, const void *w, const void *x) {
             acc = simd_k2_plane(acc, q, none, y, half, 2);
             acc = simd_k2_plane(acc, q, none, y, half, 3);
         }
-        const int isum = simd_hsum_i32(acc);
+        int isum, summs;
+        simd_hsum2_i32(acc, mins, &isum, &summs);
         const __m128 dm = simd_h2f_pair(&a[i].d); /* d, dmin */
         sum += b[i].d * _mm_cvtss_f32(dm) * (float)isum - b[i].d * _mm_cvtss_f32(_mm_movehdup_ps(dm)) * (float)summs;
     }
