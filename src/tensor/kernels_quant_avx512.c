@@ -195,8 +195,150 @@ static void z_dot_q6_K(int64_t n, float *s, const void *w, const void *x) {
     *s = sum;
 }
 
+/* ---- 32-element blocks, two per vector -------------------------------------------------------- */
+
+/* The 32 + 32 nibble codes of two blocks (qs 16 bytes each) in activation order: 128-bit lanes
+ * low(i), high(i), low(i+1), high(i+1). */
+static inline __m512i z_nibbles2(const uint8_t *qs0, const uint8_t *qs1) {
+    const __m256i t = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)qs0)),
+                                              _mm_loadu_si128((const __m128i *)qs1), 1);
+    const __m512i tz = _mm512_castsi256_si512(t);
+    __m512i v = _mm512_shuffle_i64x2(tz, tz, 0x50); /* lanes 0, 0, 1, 1 */
+    v = _mm512_mask_srli_epi16(v, (__mmask32)0xFF00FF00u, v, 4);
+    return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+}
+
+/* The fifth bits of two Q5 blocks as 0x10 per byte. */
+static inline __m512i z_bits2(const uint8_t *qh0, const uint8_t *qh1) {
+    uint32_t b0, b1;
+    memcpy(&b0, qh0, 4);
+    memcpy(&b1, qh1, 4);
+    return _mm512_maskz_mov_epi8((__mmask64)b0 | (__mmask64)b1 << 32, _mm512_set1_epi8(0x10));
+}
+
+/* The activation codes of two blocks, 32 bytes each. */
+static inline __m512i z_act2(const int8_t *y0, const int8_t *y1) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y0)),
+                              _mm256_loadu_si256((const __m256i *)y1), 1);
+}
+
+/* Scale products of two blocks, whose weight blocks start with f16 (d, m) at w0, w1 and activation
+ * blocks with f16 (d, s) at x0, x1 (m, s: anything for the symmetric types): returns da·db of
+ * block 0 over lanes 0..7 and of block 1 over 8..15, and adds (·, m0·s0, ·, m1·s1) to *mins. */
+static inline __m512 z_scales2(const void *w0, const void *w1, const void *x0, const void *x1, __m128 *mins) {
+    uint32_t v[4];
+    memcpy(&v[0], w0, 4);
+    memcpy(&v[1], w1, 4);
+    memcpy(&v[2], x0, 4);
+    memcpy(&v[3], x1, 4);
+    const __m256 f = _mm256_cvtph_ps(_mm_setr_epi32((int)v[0], (int)v[1], (int)v[2], (int)v[3]));
+    const __m128 p = _mm_mul_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1));
+    *mins = _mm_add_ps(*mins, p);
+    const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(p));
+}
+
+/* Σ (u - off)·y per int32 lane: the offset through a second product, as simd_dot_off. */
+static inline __m512i z_dot_off(__m512i u, __m512i y, int off) {
+    const __m512i z = _mm512_setzero_si512();
+    return _mm512_sub_epi32(_mm512_dpbusd_epi32(z, u, y), _mm512_dpbusd_epi32(z, _mm512_set1_epi8((char)off), y));
+}
+
+static inline float z_finish(__m512 acc, __m128 mins, bool affine) {
+    const __m256 a = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+    float r = simd_hsum(a);
+    if (affine) r += _mm_cvtss_f32(_mm_movehdup_ps(mins)) + _mm_cvtss_f32(_mm_movehdup_ps(_mm_movehl_ps(mins, mins)));
+    return r;
+}
+
+static void z_dot_q4_0(int64_t n, float *s, const void *w, const void *x) {
+    const owl_block_q4_0 *a = w;
+    const owl_block_q8_0 *b = x;
+    const int64_t nb = n / 32;
+    __m512 acc = _mm512_setzero_ps();
+    __m128 unused = _mm_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const __m512i p = z_dot_off(z_nibbles2(a[i].qs, a[i + 1].qs), z_act2(b[i].qs, b[i + 1].qs), 8);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), z_scales2(&a[i], &a[i + 1], &b[i], &b[i + 1], &unused), acc);
+    }
+    float r = z_finish(acc, unused, false);
+    if (i < nb) {
+        float t;
+        simd_dot_q4_0(32, &t, &a[i], &b[i]);
+        r += t;
+    }
+    *s = r;
+}
+
+static void z_dot_q4_1(int64_t n, float *s, const void *w, const void *x) {
+    const owl_block_q4_1 *a = w;
+    const owl_block_q8_1 *b = x;
+    const int64_t nb = n / 32;
+    __m512 acc = _mm512_setzero_ps();
+    __m128 mins = _mm_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z_nibbles2(a[i].qs, a[i + 1].qs), z_act2(b[i].qs, b[i + 1].qs));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), z_scales2(&a[i], &a[i + 1], &b[i], &b[i + 1], &mins), acc);
+    }
+    float r = z_finish(acc, mins, true);
+    if (i < nb) {
+        float t;
+        simd_dot_q4_1(32, &t, &a[i], &b[i]);
+        r += t;
+    }
+    *s = r;
+}
+
+static void z_dot_q5_0(int64_t n, float *s, const void *w, const void *x) {
+    const owl_block_q5_0 *a = w;
+    const owl_block_q8_0 *b = x;
+    const int64_t nb = n / 32;
+    __m512 acc = _mm512_setzero_ps();
+    __m128 unused = _mm_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const __m512i q = _mm512_or_si512(z_nibbles2(a[i].qs, a[i + 1].qs), z_bits2(a[i].qh, a[i + 1].qh));
+        const __m512i p = z_dot_off(q, z_act2(b[i].qs, b[i + 1].qs), 16);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), z_scales2(&a[i], &a[i + 1], &b[i], &b[i + 1], &unused), acc);
+    }
+    float r = z_finish(acc, unused, false);
+    if (i < nb) {
+        float t;
+        simd_dot_q5_0(32, &t, &a[i], &b[i]);
+        r += t;
+    }
+    *s = r;
+}
+
+static void z_dot_q5_1(int64_t n, float *s, const void *w, const void *x) {
+    const owl_block_q5_1 *a = w;
+    const owl_block_q8_1 *b = x;
+    const int64_t nb = n / 32;
+    __m512 acc = _mm512_setzero_ps();
+    __m128 mins = _mm_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const __m512i q = _mm512_or_si512(z_nibbles2(a[i].qs, a[i + 1].qs), z_bits2(a[i].qh, a[i + 1].qh));
+        const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, z_act2(b[i].qs, b[i + 1].qs));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), z_scales2(&a[i], &a[i + 1], &b[i], &b[i + 1], &mins), acc);
+    }
+    float r = z_finish(acc, mins, true);
+    if (i < nb) {
+        float t;
+        simd_dot_q5_1(32, &t, &a[i], &b[i]);
+        r += t;
+    }
+    *s = r;
+}
+
 void owl_kernels_init_avx512_quant(owl_kernel t[OWL_TYPE_COUNT]) {
     simd_install_quant(t);
+    t[OWL_TYPE_Q4_0].dot = z_dot_q4_0;
+    t[OWL_TYPE_Q4_1].dot = z_dot_q4_1;
+    t[OWL_TYPE_Q5_0].dot = z_dot_q5_0;
+    t[OWL_TYPE_Q5_1].dot = z_dot_q5_1;
     t[OWL_TYPE_Q2_K].dot = z_dot_q2_K;
     t[OWL_TYPE_Q3_K].dot = z_dot_q3_K;
     t[OWL_TYPE_Q4_K].dot = z_dot_q4_K;

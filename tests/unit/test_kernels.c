@@ -133,6 +133,23 @@ static void check_isa(owl_isa isa) {
                            owl_isa_name(isa), owl_type_name(types[ti]), (long long)n, kind_names[kind], got, ref);
                 release(&o);
             }
+        /* Odd block counts for the 32-element types (kernels that take blocks in pairs). */
+        if (owl_type_get(types[ti])->block_size == 32) {
+            const int64_t odd[] = {32, 96, 800};
+            for (size_t oi = 0; oi < 3; oi++) {
+                const int64_t n = odd[oi];
+                operands o;
+                prepare(ks, types[ti], n, SPIKY, 300 + oi, &o);
+                double scale = 0;
+                for (int64_t i = 0; i < n; i++) scale += fabs((double)o.wf[i] * o.af[i]);
+                float ref, got;
+                ks->dot(n, &ref, o.w, o.a);
+                kv->dot(n, &got, o.w, o.a);
+                CHECKF(fabs(got - ref) <= 1e-5 * scale + 1e-30, "%s %s n=%lld (odd blocks): %.9g vs %.9g",
+                       owl_isa_name(isa), owl_type_name(types[ti]), (long long)n, got, ref);
+                release(&o);
+            }
+        }
         /* Odd lengths for the float types (tails). */
         if (types[ti] == OWL_TYPE_F32 || types[ti] == OWL_TYPE_F16 || types[ti] == OWL_TYPE_BF16) {
             for (int64_t n = 1; n < 70; n += 3) {
