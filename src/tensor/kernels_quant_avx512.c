@@ -1,6 +1,12 @@
-/* Quantized dot products for avx512: the shared 256-bit code in kernels_simd.h, plus 512-bit
- * versions of the k-quant loops where whole 512-bit vectors pay (CPUs with full-width AVX-512
- * units run them at the cost of one 256-bit operation). */
+/* Quantized dot products for avx512: the shared 256-bit code in kernels_simd.h, with 512-bit
+ * versions of the loops of every quantized type but q8_0. On CPUs with full-width AVX-512 units a
+ * 512-bit operation costs what a 256-bit one does, so half the operations per element; the
+ * k-quants take two 32-code planes or nibble halves per vector, the 32-element types two blocks.
+ * On CPUs that split 512-bit operations in two halves they do about the work of the 256-bit code
+ * (not measured: only a full-width machine was at hand).
+ *
+ * Same integer sums as the scalar reference; the k-quants apply the float scales in its order and
+ * equal it to the bit, the 32-element types sum their blocks in another order. */
 #include "tensor/kernels_simd.h"
 
 /* The 64 codes of chunk c of a Q4_K/Q5_K super-block in one vector: low nibbles of its 32 bytes
