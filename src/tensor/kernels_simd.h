@@ -102,8 +102,8 @@ static inline __m256i simd_dot_us8_scaled(__m256i acc, __m256i u, __m256i s, __m
 
 /* ---- 32-element blocks -----------------------------------------------------------------------
  * One block is one 32-byte integer dot product and one fused multiply-add of its float scale into
- * a vector accumulator. With a single accumulator the loop would wait on the FMA latency every
- * block, so each kernel runs two blocks per step into two accumulators. */
+ * a vector accumulator; two blocks per step into two accumulators, so that consecutive blocks'
+ * FMAs do not wait on each other. */
 
 /* 16 bytes of nibbles → 32 codes: low nibbles first (elements 0..15), then the high ones. */
 static inline __m256i simd_nibbles(const uint8_t *qs) {
