@@ -339,6 +339,42 @@ static void z_dot_q5_1(int64_t n, float *s, const void *w, const void *x) {
     *s = r;
 }
 
+/* ---- Q8_K activations --------------------------------------------------------------------------
+ * The scalar act_q8_K's rules, 16 elements per vector, byte for byte: the scale comes from the
+ * first element of largest magnitude (with its sign), codes are iscale·x rounded to nearest even
+ * (the default rounding mode, as nearbyintf) and saturated to int8, and each vector of 16 codes is
+ * one of the block's bsums. */
+static void z_act_q8_K(const float *x, void *dst, int64_t n) {
+    owl_block_q8_K *y = dst;
+    for (int64_t i = 0; i < n / OWL_QK_K; i++, x += OWL_QK_K) {
+        __m512 amax = _mm512_setzero_ps();
+        for (int g = 0; g < 16; g++) amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_loadu_ps(x + 16 * g)));
+        const float m = _mm512_reduce_max_ps(amax);
+        if (m == 0) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        float max = 0;
+        for (int g = 0; g < 16; g++) {
+            const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * g)), _mm512_set1_ps(m), _CMP_EQ_OQ);
+            if (hit) {
+                max = x[16 * g + __builtin_ctz(hit)];
+                break;
+            }
+        }
+        const float iscale = -127.0f / max;
+        const __m512 is = _mm512_set1_ps(iscale);
+        for (int g = 0; g < 16; g++) {
+            const __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(is, _mm512_loadu_ps(x + 16 * g)));
+            const __m128i q = _mm512_cvtsepi32_epi8(v);
+            _mm_storeu_si128((__m128i *)(y[i].qs + 16 * g), q);
+            /* The sum of the saturated codes, as the scalar version sums what it stored. */
+            y[i].bsums[g] = (int16_t)_mm512_reduce_add_epi32(_mm512_cvtepi8_epi32(q));
+        }
+        y[i].d = 1.0f / iscale;
+    }
+}
+
 void owl_kernels_init_avx512_quant(owl_kernel t[OWL_TYPE_COUNT]) {
     simd_install_quant(t);
     t[OWL_TYPE_Q4_0].dot = z_dot_q4_0;
@@ -350,4 +386,9 @@ void owl_kernels_init_avx512_quant(owl_kernel t[OWL_TYPE_COUNT]) {
     t[OWL_TYPE_Q4_K].dot = z_dot_q4_K;
     t[OWL_TYPE_Q5_K].dot = z_dot_q5_K;
     t[OWL_TYPE_Q6_K].dot = z_dot_q6_K;
+    t[OWL_TYPE_Q2_K].quantize_act = z_act_q8_K;
+    t[OWL_TYPE_Q3_K].quantize_act = z_act_q8_K;
+    t[OWL_TYPE_Q4_K].quantize_act = z_act_q8_K;
+    t[OWL_TYPE_Q5_K].quantize_act = z_act_q8_K;
+    t[OWL_TYPE_Q6_K].quantize_act = z_act_q8_K;
 }

@@ -438,6 +438,35 @@ static void test_act_quantizers(void) {
         }
 }
 
+/* Q8_K takes its scale from the first element of largest magnitude, sign included: blocks where
+ * +m and -m both occur (either first, in the same or in different groups of 16) must give the
+ * scalar bytes at every level. */
+static void test_act_q8_K_ties(void) {
+    enum { N = 1024 };
+    float x[N];
+    unsigned long long seed = 77;
+    for (int i = 0; i < N; i++) x[i] = 0.5f * test_rng_float(&seed);
+    const int first[4] = {3, 300, 517, 900}, second[4] = {7, 400, 520, 1000};
+    for (int b = 0; b < 4; b++) {
+        x[first[b]] = b % 2 ? 1.5f : -1.5f;
+        x[second[b]] = b % 2 ? -1.5f : 1.5f;
+    }
+    const owl_kernel *ks = owl_kernel_get(OWL_TYPE_Q4_K, OWL_ISA_SCALAR);
+    const size_t nb = owl_row_size(OWL_TYPE_Q8_K, N);
+    unsigned char *ref = calloc(1, nb), *got = calloc(1, nb);
+    ks->quantize_act(x, ref, N);
+    for (owl_isa isa = OWL_ISA_AVX2; isa <= owl_isa_best(); isa++) {
+        memset(got, 0xAA, nb);
+        owl_kernel_get(OWL_TYPE_Q4_K, isa)->quantize_act(x, got, N);
+        CHECKF(memcmp(ref, got, nb) == 0, "%s q8_K activations with tied maxima differ from the scalar ones", owl_isa_name(isa));
+    }
+    /* The sign of the first maximum decides the sign of d. */
+    const owl_block_q8_K *blk = (const owl_block_q8_K *)ref;
+    CHECK(blk[0].d > 0 && blk[1].d < 0);
+    free(ref);
+    free(got);
+}
+
 /* Batched kernels (gemm) against the row-by-row dot kernel on the same operands. */
 static void test_gemm(void) {
     int tested = 0;
@@ -521,6 +550,7 @@ int main(void) {
     RUN(test_attention_ops);
     RUN(test_gemm);
     RUN(test_act_quantizers);
+    RUN(test_act_q8_K_ties);
     RUN(test_scalar_vs_dequantized);
     RUN(test_avx2);
     RUN(test_avx512);
