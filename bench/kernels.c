@@ -25,12 +25,11 @@ static double cpu_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static unsigned long long rng = 0x9e3779b97f4a7c15ULL;
-static float rand_float(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f;
+static float rand_float(unsigned long long *rng) {
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    return (float)((*rng >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f;
 }
 
 static const owl_type all_types[] = {
@@ -90,8 +89,9 @@ int main(int argc, char **argv) {
 
     printf("single-thread matvec, n=%d, %ld KiB of weights per matrix, CPU time, best of 5\n", N, kib);
     printf("%-6s %-7s %9s %12s\n", "type", "isa", "GB/s", "ns/256 el");
+    unsigned long long rng = 0x9e3779b97f4a7c15ULL;
     float *xf = malloc(N * sizeof(float)), *wf = malloc(N * sizeof(float));
-    for (int i = 0; i < N; i++) xf[i] = rand_float();
+    for (int i = 0; i < N; i++) xf[i] = rand_float(&rng);
     for (int ti = 0; ti < n_types; ti++) {
         const owl_type t = types[ti];
         const size_t rb = owl_row_size(t, N);
@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
         char *w = malloc(rb * (size_t)rows);
         for (int64_t r = 0; r < rows; r++) {
             if (r < DISTINCT) {
-                for (int i = 0; i < N; i++) wf[i] = rand_float() * (r % 3 == 0 ? 0.05f : 1.0f);
+                for (int i = 0; i < N; i++) wf[i] = rand_float(&rng) * (r % 3 == 0 ? 0.05f : 1.0f);
                 owl_quantize_row(t, wf, w + (size_t)r * rb, N, NULL);
             } else {
                 memcpy(w + (size_t)r * rb, w + (size_t)(r % DISTINCT) * rb, rb);
