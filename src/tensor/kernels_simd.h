@@ -2,7 +2,7 @@
  * kernels_quant_avx2.c (AVX2: u8×s8 products through maddubs/madd) and by
  * kernels_quant_avx512.c (where AVX512-VNNI's dpbusd/dpwssd fuse the multiply and the
  * accumulation). The AVX-512 level replaces most of them with 512-bit versions of its own (CPUs
- * with full-width AVX-512 units run those 20-35% faster); q8_0 stays here (it is bound by memory
+ * with full-width AVX-512 units run those 12-25% faster); q8_0 stays here (it is bound by memory
  * bandwidth already), and the helpers below serve both files.
  *
  * Integer sums are exact, so these agree with the scalar reference up to the order in which the
