@@ -7,6 +7,7 @@
 #                        the suite again under ASan+UBSan
 #   make fuzz            libFuzzer targets (clang) into build-fuzz/
 #   make bench           owl against llama.cpp on the same files; writes bench/results/<date>.md
+#   make kbench          single-thread matvec speed of every kernel (bench/kernels.c)
 
 CC      ?= cc
 SAN     ?= 0
@@ -41,7 +42,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test check fuzz bench clean tests
+.PHONY: all test check fuzz bench kbench clean tests
 all: $(BUILD)/owl $(BUILD)/libowl.a
 
 $(BUILD)/obj/%_avx2.o: %_avx2.c $(HDRS)
@@ -90,6 +91,14 @@ build-fuzz/%: fuzz/%.c build-fuzz/lib/libowl.a
 
 bench: all $(BUILD)/bench/peak
 	OWL_BUILD=$(BUILD) bash bench/run.sh
+
+# Single-thread matvec speed per weight type and ISA level (bench/kernels.c): `make kbench`.
+kbench: $(BUILD)/bench/kernels
+	./$(BUILD)/bench/kernels
+
+$(BUILD)/bench/kernels: bench/kernels.c $(BUILD)/libowl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libowl.a $(LDLIBS)
 
 $(BUILD)/bench/peak: bench/peak.c
 	@mkdir -p $(dir $@)

@@ -73,6 +73,7 @@ static void init(void) {
     vec_ops[OWL_ISA_AVX512] = vec_ops[OWL_ISA_AVX2];
     if (isa_best >= OWL_ISA_AVX512) {
         owl_kernels_init_avx512(kernels[OWL_ISA_AVX512]);
+        //XX owl_kernels_init_avx512_bf16(kernels[OWL_ISA_AVX512]);
         owl_vec_ops_init_avx512(&vec_ops[OWL_ISA_AVX512]);
         owl_attn_q8_0_init_avx512(&vec_ops[OWL_ISA_AVX512]);
     }

@@ -70,6 +70,7 @@ void owl_kernels_init_avx2_quant(owl_kernel table[OWL_TYPE_COUNT]); /* kernels_q
 void owl_kernels_init_avx512(owl_kernel table[OWL_TYPE_COUNT]);
 void owl_kernels_init_avx512_quant(owl_kernel table[OWL_TYPE_COUNT]); /* kernels_quant_avx512.c */
 void owl_kernels_init_avx512_gemm(owl_kernel table[OWL_TYPE_COUNT]);  /* gemm_avx512.c */
+void owl_kernels_init_avx512_bf16(owl_kernel table[OWL_TYPE_COUNT]);  /* kernels_bf16_avx512.c */
 
 /* The eight 6-bit (scale, min) pairs of a Q4_K/Q5_K super-block, unpacked four at a time with
  * 32-bit masks (the layout is in blocks.h): afterwards bytes 0..7 of u are the scales and bytes

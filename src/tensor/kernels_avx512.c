@@ -82,7 +82,6 @@ static void from_float_bf16(const float *x, void *dst, int64_t n) {
 }
 
 static void act_q8_0(const float *x, void *dst, int64_t n);
-static void act_q8_K(const float *x, void *dst, int64_t n);
 static void v_attn_scores_f16(int64_t hd, int64_t n_pos, int g, const float *q, const uint16_t *k,
                               int64_t k_stride, float scale, float *scores, int64_t s_stride);
 static void v_attn_values_f16(int64_t hd, int64_t n_pos, int g, const float *w, int64_t w_stride,
@@ -98,8 +97,6 @@ void owl_kernels_init_avx512(owl_kernel t[OWL_TYPE_COUNT]) {
     t[OWL_TYPE_Q8_0].quantize_act = act_q8_0;
     t[OWL_TYPE_Q4_0].quantize_act = act_q8_0;
     t[OWL_TYPE_Q5_0].quantize_act = act_q8_0;
-    for (int ty = 0; ty < OWL_TYPE_COUNT; ty++)
-        if (t[ty].act_type == OWL_TYPE_Q8_K) t[ty].quantize_act = act_q8_K;
 }
 
 static float v_dot_f32(int64_t n, const float *a, const float *b) {
@@ -232,38 +229,6 @@ static void act_q8_0(const float *x, void *dst, int64_t n) {
         __m512i qb = _mm512_cvtps_epi32(_mm512_mul_ps(b, vid));
         _mm_storeu_si128((__m128i *)y[i].qs, _mm512_cvtepi32_epi8(qa));
         _mm_storeu_si128((__m128i *)(y[i].qs + 16), _mm512_cvtepi32_epi8(qb));
-    }
-}
-
-/* The same bytes as the scalar act_q8_K: the scale comes from the first element of largest
- * magnitude (its sign included), codes rounded to nearest even and saturated. NaNs are passed
- * over by the maximum as the scalar comparison passes over them. */
-static void act_q8_K(const float *x, void *dst, int64_t n) {
-    owl_block_q8_K *y = dst;
-    for (int64_t i = 0; i < n / 256; i++, x += 256) {
-        __m512 am = _mm512_setzero_ps();
-        for (int j = 0; j < 256; j += 16) am = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + j)), am);
-        const float amax = _mm512_reduce_max_ps(am);
-        if (amax == 0) {
-            memset(&y[i], 0, sizeof y[i]);
-            continue;
-        }
-        float max = 0;
-        for (int j = 0; j < 256; j += 16) {
-            const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + j)), _mm512_set1_ps(amax), _CMP_EQ_OQ);
-            if (hit) {
-                max = x[j + __builtin_ctz(hit)];
-                break;
-            }
-        }
-        const float iscale = -127.0f / max;
-        const __m512 vs = _mm512_set1_ps(iscale);
-        for (int j = 0; j < 256; j += 16) {
-            const __m128i q = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(vs, _mm512_loadu_ps(x + j))));
-            _mm_storeu_si128((__m128i *)(y[i].qs + j), q);
-            y[i].bsums[j / 16] = (int16_t)_mm512_reduce_add_epi32(_mm512_cvtepi8_epi32(q));
-        }
-        y[i].d = 1.0f / iscale;
     }
 }
 
