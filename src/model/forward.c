@@ -1,16 +1,19 @@
-/* The forward pass shared by every llama-family architecture, for a batch of tokens at
- * consecutive positions. Per layer:
+/* The forward pass shared by every llama-family architecture, for a batch of tokens, each with
+ * its own sequence and position (one sequence's prompt, or one new token of each of several
+ * sequences, or a mix). Per layer:
  *
  *   xb = rmsnorm(x) * attn_norm
  *   q, k, v = Wq·xb (+bq), Wk·xb (+bk), Wv·xb (+bv)
  *   q, k = per-head rmsnorm (qwen3), then RoPE
- *   append k, v to the cache; attention of each query over positions 0..its own
+ *   append k, v to the cache; attention of each query over its sequence's positions 0..its own
  *   x += Wo·attention
  *   xb = rmsnorm(x) * ffn_norm
  *   x += Wdown·(silu(Wgate·xb) * Wup·xb)
  *
- * then logits = Woutput·(rmsnorm(x) * output_norm). Matrix products and attention run on the
- * thread pool; the element-wise steps are cheap and run on the calling thread. */
+ * then logits = Woutput·(rmsnorm(x) * output_norm) for the tokens whose logits are wanted.
+ * Matrix products and attention run on the thread pool; the element-wise steps are cheap and run
+ * on the calling thread. Every matrix product covers all tokens of the batch whatever their
+ * sequence: that is what makes decoding several sequences together cheaper than one by one. */
 #include "model/model_internal.h"
 
 #include <math.h>
@@ -51,8 +54,8 @@ static float yarn_corr_dim(int64_t n_rot, int64_t n_ctx_orig, float n_rotations,
            (2.0f * logf(base));
 }
 
-/* cos/sin of every rotated pair for each token of the batch. */
-static void rope_tables(owl_context *c, int n) {
+/* cos/sin of every rotated pair for each token of the batch, at its position. */
+static void rope_tables(owl_context *c, const int32_t *positions, int n) {
     const owl_model *m = c->model;
     const owl_hparams *hp = &m->hp;
     const int64_t half = hp->n_rot / 2;
@@ -68,7 +71,7 @@ static void rope_tables(owl_context *c, int n) {
         mscale = 1.0f;
     }
     for (int t = 0; t < n; t++) {
-        const float pos = (float)(c->n_past + t);
+        const float pos = (float)positions[t];
         float *cs = c->rope_cos + (size_t)t * half, *sn = c->rope_sin + (size_t)t * half;
         for (int64_t i = 0; i < half; i++) {
             float inv_freq = powf(hp->rope_base, -2.0f * (float)i / (float)hp->n_rot);
@@ -116,8 +119,8 @@ static void rope_apply(const owl_hparams *hp, float *x, int64_t n_heads, const f
 
 typedef struct attn_job {
     owl_context *c;
+    const owl_ubatch *ub;
     int64_t il;
-    int n_tok;
 } attn_job;
 
 /* Softmax of n scores in place, relative to their maximum (no overflow), summed in double. */
@@ -135,7 +138,9 @@ static void softmax(float *x, int64_t n) {
 }
 
 /* One work item = one token and one KV head, with the group of query heads that share it
- * (GQA): the keys and values are read once for the whole group. */
+ * (GQA): the keys and values are read once for the whole group. A token sees the positions of
+ * its own sequence up to its own (causal), which lie together in that sequence's part of the
+ * cache. */
 static void attention_part(void *vctx, int ith, int nth) {
     attn_job *j = vctx;
     owl_context *c = j->c;
@@ -148,15 +153,16 @@ static void attention_part(void *vctx, int ith, int nth) {
     const int64_t n_ctx = c->params.n_ctx;
     float *scores = c->scores + (size_t)ith * (size_t)group * (size_t)n_ctx;
     int64_t lo, hi;
-    owl_pool_split((int64_t)j->n_tok * hp->n_head_kv, 1, ith, nth, &lo, &hi);
+    owl_pool_split((int64_t)j->ub->n * hp->n_head_kv, 1, ith, nth, &lo, &hi);
     for (int64_t item = lo; item < hi; item++) {
         const int64_t t = item / hp->n_head_kv, kvh = item % hp->n_head_kv;
-        const int64_t n_pos = c->n_past + t + 1; /* causal: itself and everything before */
+        const int64_t base = (int64_t)j->ub->seq[t] * n_ctx;
+        const int64_t n_pos = j->ub->pos[t] + 1; /* causal: itself and everything before */
         const float *q = c->q + t * hp->n_head * hd + kvh * group * hd;
         float *out = c->att_out + t * hp->n_head * hdv + kvh * group * hdv;
         if (kv->type == OWL_TYPE_F16) {
-            const uint16_t *k0 = (const uint16_t *)owl_kv_k(kv, j->il, 0) + kvh * hd;
-            const uint16_t *v0 = (const uint16_t *)owl_kv_v(kv, j->il, 0) + kvh * hdv;
+            const uint16_t *k0 = (const uint16_t *)owl_kv_k(kv, j->il, base) + kvh * hd;
+            const uint16_t *v0 = (const uint16_t *)owl_kv_v(kv, j->il, base) + kvh * hdv;
             ops->attn_scores_f16(hd, n_pos, group, q, k0, kv->k_row, scale, scores, n_ctx);
             for (int i = 0; i < group; i++) softmax(scores + i * n_ctx, n_pos);
             ops->attn_values_f16(hdv, n_pos, group, scores, n_ctx, v0, kv->v_row, out);
@@ -165,13 +171,13 @@ static void attention_part(void *vctx, int ith, int nth) {
         for (int i = 0; i < group; i++) {
             float *sc = scores + i * n_ctx;
             for (int64_t p = 0; p < n_pos; p++) {
-                const float *k = (const float *)owl_kv_k(kv, j->il, p) + kvh * hd;
+                const float *k = (const float *)owl_kv_k(kv, j->il, base + p) + kvh * hd;
                 sc[p] = scale * ops->dot_f32(hd, q + i * hd, k);
             }
             softmax(sc, n_pos);
             memset(out + i * hdv, 0, (size_t)hdv * sizeof(float));
             for (int64_t p = 0; p < n_pos; p++) {
-                const float *v = (const float *)owl_kv_v(kv, j->il, p) + kvh * hdv;
+                const float *v = (const float *)owl_kv_v(kv, j->il, base + p) + kvh * hdv;
                 ops->axpy_f32(hdv, sc[p], v, out + i * hdv);
             }
         }
@@ -180,16 +186,17 @@ static void attention_part(void *vctx, int ith, int nth) {
 
 /* ---- the pass -------------------------------------------------------------------------------- */
 
-void owl_forward(owl_context *c, const int32_t *tokens, int n, bool all_logits) {
+void owl_forward(owl_context *c, const owl_ubatch *ub) {
     const owl_model *m = c->model;
     const owl_hparams *hp = &m->hp;
     const int64_t d = hp->n_embd, hd = hp->head_dim_k, hdv = hp->head_dim_v;
     const int64_t q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd, v_dim = hp->n_head_kv * hdv;
     const int64_t half = hp->n_rot / 2;
+    const int n = ub->n;
     owl_pool *pool = c->pool;
 
-    for (int t = 0; t < n; t++) embed(m, tokens[t], c->x + t * d);
-    rope_tables(c, n);
+    for (int t = 0; t < n; t++) embed(m, ub->tokens[t], c->x + t * d);
+    rope_tables(c, ub->pos, n);
 
     for (int64_t il = 0; il < hp->n_layer; il++) {
         const owl_layer *L = &m->layers[il];
@@ -212,11 +219,12 @@ void owl_forward(owl_context *c, const int32_t *tokens, int n, bool all_logits) 
             }
             rope_apply(hp, q, hp->n_head, c->rope_cos + t * half, c->rope_sin + t * half);
             rope_apply(hp, k, hp->n_head_kv, c->rope_cos + t * half, c->rope_sin + t * half);
-            owl_kv_store(&c->kv, c->ops, owl_kv_k(&c->kv, il, c->n_past + t), k, kv_dim);
-            owl_kv_store(&c->kv, c->ops, owl_kv_v(&c->kv, il, c->n_past + t), c->v + t * v_dim, v_dim);
+            const int64_t at = (int64_t)ub->seq[t] * c->params.n_ctx + ub->pos[t];
+            owl_kv_store(&c->kv, c->ops, owl_kv_k(&c->kv, il, at), k, kv_dim);
+            owl_kv_store(&c->kv, c->ops, owl_kv_v(&c->kv, il, at), c->v + t * v_dim, v_dim);
         }
 
-        attn_job aj = {.c = c, .il = il, .n_tok = n};
+        attn_job aj = {.c = c, .ub = ub, .il = il};
         owl_pool_run(pool, attention_part, &aj);
 
         owl_matmul(pool, &L->wo, c->att_out, n, c->xb, c->act);
@@ -236,10 +244,9 @@ void owl_forward(owl_context *c, const int32_t *tokens, int n, bool all_logits) 
         for (int64_t i = 0; i < n * d; i++) c->x[i] += c->xb[i];
     }
 
-    /* Logits: of every token, or of the last one only. */
-    const int first = all_logits ? 0 : n - 1;
-    const int rows = n - first;
-    for (int t = first; t < n; t++) rmsnorm(c->xb + (t - first) * d, c->x + t * d, m->output_norm, d, hp->rms_eps);
-    float *dst = c->logits + (size_t)c->n_logits * (size_t)hp->n_vocab;
-    owl_matmul(pool, &m->output, c->xb, rows, dst, c->act);
+    /* Logits of the wanted tokens only: the output matrix is the largest of small models. */
+    if (ub->n_out == 0) return;
+    for (int r = 0; r < ub->n_out; r++)
+        rmsnorm(c->xb + r * d, c->x + (int64_t)ub->out[r] * d, m->output_norm, d, hp->rms_eps);
+    owl_matmul(pool, &m->output, c->xb, ub->n_out, ub->logits, c->act);
 }
