@@ -279,3 +279,34 @@ int32_t owl_sampler_sample(owl_sampler *s, const float *logits) {
     }
     return c[n - 1].id;
 }
+
+/* ---- log-probabilities ------------------------------------------------------------------------ */
+
+float owl_logprobs(const float *logits, int64_t n_vocab, int32_t token, int n_top,
+                   owl_token_logprob *top) {
+    if (n_top < 0) n_top = 0;
+    if (n_top > OWL_MAX_TOP_LOGPROBS) n_top = OWL_MAX_TOP_LOGPROBS;
+    if (n_top > n_vocab) n_top = (int)n_vocab;
+    /* log p_i = l_i - max - log Σ exp(l_j - max), the sum in double. One pass finds the maximum
+     * and keeps the n_top largest logits in a small sorted array (n_top <= 20, so insertion is
+     * cheap and most logits are rejected by one comparison). */
+    float maxv = -INFINITY;
+    int have = 0;
+    for (int64_t i = 0; i < n_vocab; i++) {
+        const float l = logits[i];
+        if (l > maxv) maxv = l;
+        if (n_top == 0 || (have == n_top && !(l > top[have - 1].logprob))) continue;
+        int at = have < n_top ? have++ : n_top - 1;
+        while (at > 0 && l > top[at - 1].logprob) {
+            top[at] = top[at - 1];
+            at--;
+        }
+        top[at] = (owl_token_logprob){(int32_t)i, l};
+    }
+    double sum = 0;
+    for (int64_t i = 0; i < n_vocab; i++) sum += exp((double)logits[i] - maxv);
+    const double lse = (double)maxv + log(sum);
+    for (int i = 0; i < have; i++) top[i].logprob = (float)((double)top[i].logprob - lse);
+    if (token < 0 || token >= n_vocab) return -INFINITY;
+    return (float)((double)logits[token] - lse);
+}

@@ -177,7 +177,35 @@ static void test_bad_params(void) {
     CHECK(owl_sampler_new(&p, NV, &err) == NULL);
 }
 
+/* log-softmax of the raw logits, and the top tokens in order. */
+static void test_logprobs(void) {
+    float l[6] = {1.0f, 3.0f, 2.0f, 3.0f, -1.0f, 0.0f};
+    double z = 0;
+    for (int i = 0; i < 6; i++) z += exp(l[i]);
+    owl_token_logprob top[OWL_MAX_TOP_LOGPROBS];
+    float lp = owl_logprobs(l, 6, 2, 3, top);
+    CHECK(fabs(lp - (2.0 - log(z))) < 1e-5);
+    CHECK_EQ_INT(top[0].token, 1); /* a tie: the lower id first */
+    CHECK_EQ_INT(top[1].token, 3);
+    CHECK_EQ_INT(top[2].token, 2);
+    CHECK(fabs(top[0].logprob - (3.0 - log(z))) < 1e-5);
+    CHECK(fabs(top[2].logprob - lp) < 1e-6);
+    /* More than the vocabulary: all of it, sorted; the probabilities sum to 1. */
+    lp = owl_logprobs(l, 6, 4, 50, top);
+    double sum = 0;
+    for (int i = 0; i < 6; i++) sum += exp(top[i].logprob);
+    CHECK(fabs(sum - 1.0) < 1e-5);
+    CHECK_EQ_INT(top[5].token, 4);
+    CHECK(fabs(top[5].logprob - lp) < 1e-6);
+    /* Large logits do not overflow. */
+    float big[3] = {1000.0f, 1000.0f, 0.0f};
+    lp = owl_logprobs(big, 3, 0, 0, NULL);
+    CHECK(fabs(lp - (float)-log(2.0)) < 1e-5);
+    CHECK(isinf(owl_logprobs(big, 3, 7, 0, NULL)));
+}
+
 int main(void) {
+    RUN(test_logprobs);
     RUN(test_greedy);
     RUN(test_seed_reproducible);
     RUN(test_distribution);
