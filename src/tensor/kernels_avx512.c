@@ -263,12 +263,22 @@ static void gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, 
     for (int64_t r0 = 0; r0 < n_rows; r0 += 8)
     for (int64_t kb0 = 0; kb0 < nb; kb0 += GEMM_SPAN) {
         const int64_t kb1 = kb0 + GEMM_SPAN < nb ? kb0 + GEMM_SPAN : nb;
+        /* Row by row, so that each row's span is read front to back (what the hardware
+         * prefetcher follows); the scales gather into d[block][row]. */
+        uint16_t d[GEMM_SPAN][8];
+        const size_t blk = row_bytes / (size_t)nb;
+        for (int j = 0; j < 8; j++) {
+            const char *row = (const char *)w + (size_t)(r0 + j) * row_bytes;
+            /* the same span of the next tile's row, on its way while this one is decoded */
+            const char *ahead = r0 + 8 < n_rows ? row + 8 * row_bytes : row;
+            for (int64_t b = kb0; b < kb1; b++) {
+                _mm_prefetch(ahead + (size_t)b * blk, _MM_HINT_T0);
+                tile[b - kb0][j] = _mm256_xor_si256(block_codes(type, row, b, &d[b - kb0][j]), flip);
+            }
+        }
         for (int64_t b = kb0; b < kb1; b++) {
-            uint16_t d[8];
-            for (int j = 0; j < 8; j++)
-                tile[b - kb0][j] = _mm256_xor_si256(block_codes(type, (const char *)w + (size_t)(r0 + j) * row_bytes, b, &d[j]), flip);
             transpose8x8_epi32(tile[b - kb0]);
-            dws[b - kb0] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d));
+            dws[b - kb0] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d[b - kb0]));
         }
         int64_t t = 0;
         /* Four tokens at a time: each tile vector loaded once feeds four dpbusd. */
