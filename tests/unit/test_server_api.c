@@ -221,7 +221,7 @@ static void test_openai_responses(void) {
 }
 
 static void test_openai_chunks(void) {
-    char *s = owl_openai_chat_chunk(&meta, 0, "assistant", "", OWL_FINISH_NONE, false);
+    char *s = owl_openai_chat_chunk(&meta, 0, "assistant", "", OWL_FINISH_NONE, false, NULL);
     CHECK_STR(s, "{\"id\":\"chatcmpl-abc\",\"object\":\"chat.completion.chunk\",\"created\":"
                  "1700000000,\"model\":\"m\",\"system_fingerprint\":\"fp_x\",\"choices\":[{\"index\":"
                  "0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,"
@@ -231,13 +231,13 @@ static void test_openai_chunks(void) {
     CHECK(n == strlen(s) + 8 && strncmp(f, "data: {", 7) == 0 && strcmp(f + n - 3, "}\n\n") == 0);
     free(f);
     free(s);
-    s = owl_openai_chat_chunk(&meta, 1, NULL, "lo", OWL_FINISH_NONE, true);
+    s = owl_openai_chat_chunk(&meta, 1, NULL, "lo", OWL_FINISH_NONE, true, NULL);
     CHECK_STR(s, "{\"id\":\"chatcmpl-abc\",\"object\":\"chat.completion.chunk\",\"created\":"
                  "1700000000,\"model\":\"m\",\"system_fingerprint\":\"fp_x\",\"choices\":[{\"index\":"
                  "1,\"delta\":{\"content\":\"lo\"},\"logprobs\":null,\"finish_reason\":null}],"
                  "\"usage\":null}");
     free(s);
-    s = owl_openai_chat_chunk(&meta, 0, NULL, NULL, OWL_FINISH_LENGTH, false);
+    s = owl_openai_chat_chunk(&meta, 0, NULL, NULL, OWL_FINISH_LENGTH, false, NULL);
     CHECK_STR(s, "{\"id\":\"chatcmpl-abc\",\"object\":\"chat.completion.chunk\",\"created\":"
                  "1700000000,\"model\":\"m\",\"system_fingerprint\":\"fp_x\",\"choices\":[{\"index\":"
                  "0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"length\"}]}");
@@ -249,7 +249,7 @@ static void test_openai_chunks(void) {
                  "\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":1,\"total_tokens\":3,"
                  "\"prompt_tokens_details\":{\"cached_tokens\":0}}}");
     free(s);
-    s = owl_openai_completion_chunk(&meta, 0, "ab", OWL_FINISH_NONE, false);
+    s = owl_openai_completion_chunk(&meta, 0, "ab", OWL_FINISH_NONE, false, NULL);
     CHECK_STR(s, "{\"id\":\"chatcmpl-abc\",\"object\":\"text_completion\",\"created\":1700000000,"
                  "\"model\":\"m\",\"choices\":[{\"text\":\"ab\",\"index\":0,\"logprobs\":null,"
                  "\"finish_reason\":null}],\"system_fingerprint\":\"fp_x\"}");
