@@ -300,15 +300,28 @@ static void gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, 
                 memcpy(w1, x[1][b].qs, 32);
                 memcpy(w2, x[2][b].qs, 32);
                 memcpy(w3, x[3][b].qs, 32);
+                /* Two accumulators per token (even and odd g): eight chains of four dpbusd, so
+                 * the multiplier is not waiting on its own latency. */
                 __m256i p0 = _mm256_set1_epi32(a[0][b].corr), p1 = _mm256_set1_epi32(a[1][b].corr);
                 __m256i p2 = _mm256_set1_epi32(a[2][b].corr), p3 = _mm256_set1_epi32(a[3][b].corr);
-                for (int g = 0; g < 8; g++) {
-                    const __m256i tg = T[g];
+                __m256i q0 = _mm256_setzero_si256(), q1 = _mm256_setzero_si256();
+                __m256i q2 = _mm256_setzero_si256(), q3 = _mm256_setzero_si256();
+#pragma GCC unroll 4
+                for (int g = 0; g < 8; g += 2) {
+                    const __m256i tg = T[g], th = T[g + 1];
                     p0 = _mm256_dpbusd_epi32(p0, tg, _mm256_set1_epi32(w0[g]));
                     p1 = _mm256_dpbusd_epi32(p1, tg, _mm256_set1_epi32(w1[g]));
                     p2 = _mm256_dpbusd_epi32(p2, tg, _mm256_set1_epi32(w2[g]));
                     p3 = _mm256_dpbusd_epi32(p3, tg, _mm256_set1_epi32(w3[g]));
+                    q0 = _mm256_dpbusd_epi32(q0, th, _mm256_set1_epi32(w0[g + 1]));
+                    q1 = _mm256_dpbusd_epi32(q1, th, _mm256_set1_epi32(w1[g + 1]));
+                    q2 = _mm256_dpbusd_epi32(q2, th, _mm256_set1_epi32(w2[g + 1]));
+                    q3 = _mm256_dpbusd_epi32(q3, th, _mm256_set1_epi32(w3[g + 1]));
                 }
+                p0 = _mm256_add_epi32(p0, q0);
+                p1 = _mm256_add_epi32(p1, q1);
+                p2 = _mm256_add_epi32(p2, q2);
+                p3 = _mm256_add_epi32(p3, q3);
                 const __m256 dw = dws[b - kb0];
                 f[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_mul_ps(dw, _mm256_set1_ps(a[0][b].d)), f[0]);
                 f[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_mul_ps(dw, _mm256_set1_ps(a[1][b].d)), f[1]);
