@@ -2,6 +2,7 @@
 // token of a multi-turn chat with and without the prefix cache. Prints a markdown section.
 //
 //   node bench/serve.mjs OWL MODEL [--threads N] [--clients 1,4,8,16] [--tokens 64] [--rounds 2]
+//                                  [--prefill-chunk N]
 //
 // Throughput: for each client count C, a server with --parallel C; C clients each stream
 // `rounds` completions of `tokens` tokens back to back (distinct prompts, end-of-text banned so
@@ -10,7 +11,7 @@
 // Multi-turn: a chat whose history renders to about 1k tokens; each turn appends the answer and a
 // new question. TTFT of turns 2.. is measured on a server with the prefix cache and on one with
 // --no-prefix-cache.
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -26,10 +27,12 @@ const threads = Number(opt('--threads', '2'));
 const clientCounts = opt('--clients', '1,4,8,16').split(',').map(Number);
 const nTokens = Number(opt('--tokens', '64'));
 const rounds = Number(opt('--rounds', '2'));
-const eos = Number(opt('--eos', '-1'));
+// the end-of-text token, banned so that every request runs to its length
+const eos = JSON.parse(execFileSync(owl, ['show', '--json', model])).vocabulary?.special?.eos?.id ?? -1;
 
 async function startServer(extra) {
-  const child = spawn(owl, ['serve', model, '--port', '0', '-t', String(threads), ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const chunk = opt('--prefill-chunk', null);
+  const child = spawn(owl, ['serve', model, '--port', '0', '-t', String(threads), ...(chunk ? ['--prefill-chunk', chunk] : []), ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start: ${log}`)), 60000);
