@@ -30,7 +30,7 @@ static const char usage[] =
     "  -c, --ctx N         context per slot in tokens (default: the model's, at most 4096)\n"
     "  -t, --threads N     threads (default: online CPUs)\n"
     "  --max-queue N       waiting requests before 503 (default 64)\n"
-    "  --prefill-chunk N   prompt tokens read per step beside running streams (default 128)\n"
+    "  --prefill-chunk N   prompt tokens read per step beside running streams (default 64)\n"
     "  --no-prefix-cache   read every prompt in full (for measuring the prefix cache)\n"
     "\n"
     "Each request is logged on stderr (method, path, status, tokens, ms); prompts never are.\n"

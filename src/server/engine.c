@@ -250,6 +250,7 @@ static void send_held(engine *e, slot *s, size_t n) {
     while (k < s->n_lp && s->lp[k].start < n) k++;
     send_logprobs(e, s, k);
     owl_job_text(s->w.job, s->w.choice, s->held, n, s->held_tokens);
+    if (s->n_lp == 0) return; /* no logprobs wanted (s->lp may be NULL) */
     memmove(s->lp, s->lp + k, (size_t)(s->n_lp - k) * sizeof *s->lp);
     s->n_lp -= k;
     for (int i = 0; i < s->n_lp; i++) s->lp[i].start -= s->lp[i].start < n ? s->lp[i].start : n;
@@ -612,7 +613,7 @@ owl_backend *owl_engine_backend_new(const char *path, const owl_engine_params *p
         owl_errorf(err, "out of memory");
         goto fail;
     }
-    e->prefill_chunk = p->prefill_chunk > 0 ? p->prefill_chunk : 128;
+    e->prefill_chunk = p->prefill_chunk > 0 ? p->prefill_chunk : 64;
     e->prefix_cache = !p->no_prefix_cache;
     /* One forward pass per step: a token of every slot plus one prefill chunk. */
     owl_context_params cp = owl_context_default_params();

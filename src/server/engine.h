@@ -9,7 +9,7 @@ typedef struct owl_engine_params {
     int n_ctx;     /* context per slot; 0 = the model's, capped at 4096 */
     int n_threads; /* 0 = online CPUs */
     int max_queue; /* choices waiting for a slot before 503 (default 64) */
-    int prefill_chunk;     /* prompt tokens read per step beside the running slots (default 128) */
+    int prefill_chunk;     /* prompt tokens read per step beside the running slots (default 64) */
     bool no_prefix_cache;  /* every prompt is read in full (for measuring the prefix cache) */
 } owl_engine_params;
 
