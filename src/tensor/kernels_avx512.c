@@ -220,6 +220,13 @@ static inline void transpose8x8_epi32(__m256i r[8]) {
  * dpbusd chains, so the multiplier does not wait on its own latency). */
 #define GEMM_SPAN 48
 
+/* Four activation bytes broadcast to every lane (a load-broadcast, no trip through a register). */
+static inline __m256i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
 /* The 32 signed codes and the f16 scale of block b of a row, for the symmetric 32-element
  * types (codes: q8_0 as stored, q4_0 nibble - 8, q5_0 five bits - 16). */
 static inline __m256i block_codes(owl_type type, const void *row, int64_t b, uint16_t *d) {
@@ -295,11 +302,7 @@ static void gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, 
             }
             for (int64_t b = kb0; b < kb1; b++) {
                 const __m256i *T = tile[b - kb0];
-                int32_t w0[8], w1[8], w2[8], w3[8];
-                memcpy(w0, x[0][b].qs, 32);
-                memcpy(w1, x[1][b].qs, 32);
-                memcpy(w2, x[2][b].qs, 32);
-                memcpy(w3, x[3][b].qs, 32);
+                const int8_t *w0 = x[0][b].qs, *w1 = x[1][b].qs, *w2 = x[2][b].qs, *w3 = x[3][b].qs;
                 /* Two accumulators per token (even and odd g): eight chains of four dpbusd, so
                  * the multiplier is not waiting on its own latency. */
                 __m256i p0 = _mm256_set1_epi32(a[0][b].corr), p1 = _mm256_set1_epi32(a[1][b].corr);
@@ -309,14 +312,14 @@ static void gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, 
 #pragma GCC unroll 4
                 for (int g = 0; g < 8; g += 2) {
                     const __m256i tg = T[g], th = T[g + 1];
-                    p0 = _mm256_dpbusd_epi32(p0, tg, _mm256_set1_epi32(w0[g]));
-                    p1 = _mm256_dpbusd_epi32(p1, tg, _mm256_set1_epi32(w1[g]));
-                    p2 = _mm256_dpbusd_epi32(p2, tg, _mm256_set1_epi32(w2[g]));
-                    p3 = _mm256_dpbusd_epi32(p3, tg, _mm256_set1_epi32(w3[g]));
-                    q0 = _mm256_dpbusd_epi32(q0, th, _mm256_set1_epi32(w0[g + 1]));
-                    q1 = _mm256_dpbusd_epi32(q1, th, _mm256_set1_epi32(w1[g + 1]));
-                    q2 = _mm256_dpbusd_epi32(q2, th, _mm256_set1_epi32(w2[g + 1]));
-                    q3 = _mm256_dpbusd_epi32(q3, th, _mm256_set1_epi32(w3[g + 1]));
+                    p0 = _mm256_dpbusd_epi32(p0, tg, bcast4(w0 + 4 * g));
+                    p1 = _mm256_dpbusd_epi32(p1, tg, bcast4(w1 + 4 * g));
+                    p2 = _mm256_dpbusd_epi32(p2, tg, bcast4(w2 + 4 * g));
+                    p3 = _mm256_dpbusd_epi32(p3, tg, bcast4(w3 + 4 * g));
+                    q0 = _mm256_dpbusd_epi32(q0, th, bcast4(w0 + 4 * g + 4));
+                    q1 = _mm256_dpbusd_epi32(q1, th, bcast4(w1 + 4 * g + 4));
+                    q2 = _mm256_dpbusd_epi32(q2, th, bcast4(w2 + 4 * g + 4));
+                    q3 = _mm256_dpbusd_epi32(q3, th, bcast4(w3 + 4 * g + 4));
                 }
                 p0 = _mm256_add_epi32(p0, q0);
                 p1 = _mm256_add_epi32(p1, q1);
