@@ -123,20 +123,6 @@ typedef struct attn_job {
     int64_t il;
 } attn_job;
 
-/* Softmax of n scores in place, relative to their maximum (no overflow), summed in double. */
-static void softmax(float *x, int64_t n) {
-    float maxv = -INFINITY;
-    for (int64_t p = 0; p < n; p++)
-        if (x[p] > maxv) maxv = x[p];
-    double sum = 0;
-    for (int64_t p = 0; p < n; p++) {
-        x[p] = expf(x[p] - maxv);
-        sum += x[p];
-    }
-    const float inv = (float)(1.0 / sum);
-    for (int64_t p = 0; p < n; p++) x[p] *= inv;
-}
-
 /* One work item = one token and one KV head, with the group of query heads that share it
  * (GQA): the keys and values are read once for the whole group. A token sees the positions of
  * its own sequence up to its own (causal), which lie together in that sequence's part of the
@@ -164,7 +150,7 @@ static void attention_part(void *vctx, int ith, int nth) {
             const uint16_t *k0 = (const uint16_t *)owl_kv_k(kv, j->il, base) + kvh * hd;
             const uint16_t *v0 = (const uint16_t *)owl_kv_v(kv, j->il, base) + kvh * hdv;
             ops->attn_scores_f16(hd, n_pos, group, q, k0, kv->k_row, scale, scores, n_ctx);
-            for (int i = 0; i < group; i++) softmax(scores + i * n_ctx, n_pos);
+            for (int i = 0; i < group; i++) ops->softmax(n_pos, scores + i * n_ctx);
             ops->attn_values_f16(hdv, n_pos, group, scores, n_ctx, v0, kv->v_row, out);
             continue;
         }
@@ -174,7 +160,7 @@ static void attention_part(void *vctx, int ith, int nth) {
                 const float *k = (const float *)owl_kv_k(kv, j->il, base + p) + kvh * hd;
                 sc[p] = scale * ops->dot_f32(hd, q + i * hd, k);
             }
-            softmax(sc, n_pos);
+            ops->softmax(n_pos, sc);
             memset(out + i * hdv, 0, (size_t)hdv * sizeof(float));
             for (int64_t p = 0; p < n_pos; p++) {
                 const float *v = (const float *)owl_kv_v(kv, j->il, base + p) + kvh * hdv;
@@ -236,10 +222,7 @@ void owl_forward(owl_context *c, const owl_ubatch *ub) {
             float *ys[2] = {c->hb, c->hb2};
             owl_matmul_multi(pool, ws, ys, 2, c->xb, n, c->act);
         }
-        for (int64_t i = 0; i < n * hp->n_ff; i++) {
-            const float g = c->hb[i];
-            c->hb[i] = g / (1.0f + expf(-g)) * c->hb2[i];
-        }
+        c->ops->silu_mul(n * hp->n_ff, c->hb, c->hb2);
         owl_matmul(pool, &L->w_down, c->hb, n, c->xb, c->act);
         for (int64_t i = 0; i < n * d; i++) c->x[i] += c->xb[i];
     }

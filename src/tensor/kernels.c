@@ -2,6 +2,7 @@
  * versions must reproduce (within the tolerances stated in tests/unit/test_kernels.c). */
 #include "tensor/kernels.h"
 
+#include <math.h>
 #include <string.h>
 
 /* ---- float weights, float activations ----------------------------------------------------- */
@@ -90,7 +91,27 @@ static void v_attn_values_f16(int64_t hd, int64_t n_pos, int g, const float *w, 
     }
 }
 
+/* The references: expf from libm, the sum in double. */
+static void v_softmax(int64_t n, float *x) {
+    float maxv = -INFINITY;
+    for (int64_t p = 0; p < n; p++)
+        if (x[p] > maxv) maxv = x[p];
+    double sum = 0;
+    for (int64_t p = 0; p < n; p++) {
+        x[p] = expf(x[p] - maxv);
+        sum += x[p];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t p = 0; p < n; p++) x[p] *= inv;
+}
+
+static void v_silu_mul(int64_t n, float *g, const float *u) {
+    for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
 void owl_vec_ops_init_scalar(owl_vec_ops *ops) {
+    ops->softmax = v_softmax;
+    ops->silu_mul = v_silu_mul;
     ops->attn_scores_f16 = v_attn_scores_f16;
     ops->attn_values_f16 = v_attn_values_f16;
     ops->dot_f32 = v_dot_f32;

@@ -69,6 +69,7 @@ void owl_kernels_init_avx2(owl_kernel table[OWL_TYPE_COUNT]);
 void owl_kernels_init_avx2_quant(owl_kernel table[OWL_TYPE_COUNT]); /* kernels_quant_avx2.c */
 void owl_kernels_init_avx512(owl_kernel table[OWL_TYPE_COUNT]);
 void owl_kernels_init_avx512_quant(owl_kernel table[OWL_TYPE_COUNT]); /* kernels_quant_avx512.c */
+void owl_kernels_init_avx512_gemm(owl_kernel table[OWL_TYPE_COUNT]);  /* gemm_avx512.c */
 
 /* The eight 6-bit (scale, min) pairs of a Q4_K/Q5_K super-block, unpacked four at a time with
  * 32-bit masks (the layout is in blocks.h): afterwards bytes 0..7 of u are the scales and bytes
@@ -99,6 +100,10 @@ typedef struct owl_vec_ops {
                             int64_t k_stride, float scale, float *scores, int64_t s_stride);
     void (*attn_values_f16)(int64_t hd, int64_t n_pos, int g, const float *w, int64_t w_stride,
                             const uint16_t *v, int64_t v_stride, float *out);
+    /* x = softmax(x) in place over n values, taken relative to their maximum (no overflow). */
+    void (*softmax)(int64_t n, float *x);
+    /* g = silu(g) * u over n values (the gated FFN's activation). */
+    void (*silu_mul)(int64_t n, float *g, const float *u);
 } owl_vec_ops;
 
 const owl_vec_ops *owl_vec_ops_get(owl_isa isa);

@@ -2,6 +2,7 @@
 #include "tensor/kernels.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 static inline float hsum256(__m256 v) {
@@ -9,6 +10,13 @@ static inline float hsum256(__m256 v) {
     lo = _mm_add_ps(lo, hi);
     lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
     lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+static inline float hmax256(__m256 v) {
+    __m128 lo = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    lo = _mm_max_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_max_ss(lo, _mm_movehdup_ps(lo));
     return _mm_cvtss_f32(lo);
 }
 
@@ -110,10 +118,81 @@ static void v_f32_to_f16(int64_t n, const float *x, uint16_t *y) {
     for (; i < n; i++) y[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
+/* exp as in kernels_avx512.c (n = round(x / ln 2), e^r by degree-7 Taylor), with 2^n built in
+ * the exponent bits, which AVX2 has no scalef for: x is clamped to [-87, 88.3] so n stays within
+ * normal exponents. Within 2 ulp of expf on that range; below it the result is exp(-87) ≈ 1.6e-38
+ * instead of a denormal or 0, which no softmax or SiLU can tell apart. */
+static inline __m256 exp256(__m256 x) {
+    x = _mm256_min_ps(_mm256_set1_ps(88.3f), _mm256_max_ps(_mm256_set1_ps(-87.0f), x));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-06f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static void v_softmax(int64_t n, float *x) {
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+    float maxv = hmax256(m);
+    for (int64_t j = i; j < n; j++)
+        if (x[j] > maxv) maxv = x[j];
+    const __m256 vmax = _mm256_set1_ps(maxv);
+    __m256 acc = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
+        _mm256_storeu_ps(x + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float sum = hsum256(acc);
+    if (i < n) {
+        float tail[8] = {0};
+        memcpy(tail, x + i, (size_t)(n - i) * sizeof(float));
+        const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(tail), vmax));
+        _mm256_storeu_ps(tail, e);
+        for (int64_t j = i; j < n; j++) {
+            x[j] = tail[j - i];
+            sum += x[j];
+        }
+    }
+    const __m256 inv = _mm256_set1_ps(1.0f / sum);
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    for (; i < n; i++) x[i] *= 1.0f / sum;
+}
+
+static void v_silu_mul(int64_t n, float *g, const float *u) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 a = _mm256_loadu_ps(g + i);
+        const __m256 s = _mm256_div_ps(a, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), a))));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
+    }
+    if (i < n) {
+        float a[8] = {0}, b[8] = {0};
+        memcpy(a, g + i, (size_t)(n - i) * sizeof(float));
+        memcpy(b, u + i, (size_t)(n - i) * sizeof(float));
+        v_silu_mul(8, a, b);
+        memcpy(g + i, a, (size_t)(n - i) * sizeof(float));
+    }
+}
+
 void owl_vec_ops_init_avx2(owl_vec_ops *ops) {
     ops->dot_f32 = v_dot_f32;
     ops->dot_f32_f16 = v_dot_f32_f16;
     ops->axpy_f16 = v_axpy_f16;
     ops->axpy_f32 = v_axpy_f32;
     ops->f32_to_f16 = v_f32_to_f16;
+    ops->softmax = v_softmax;
+    ops->silu_mul = v_silu_mul;
 }
