@@ -11,9 +11,9 @@
  *   x += Wdown·(silu(Wgate·xb) * Wup·xb)
  *
  * then logits = Woutput·(rmsnorm(x) * output_norm) for the tokens whose logits are wanted.
- * Matrix products and attention run on the thread pool; the element-wise steps are cheap and run
- * on the calling thread. Every matrix product covers all tokens of the batch whatever their
- * sequence: that is what makes decoding several sequences together cheaper than one by one. */
+ * Matrix products, attention and (for batches of several tokens) the element-wise steps run on
+ * the thread pool. Every matrix product covers all tokens of the batch whatever their sequence:
+ * that is what makes decoding several sequences together cheaper than one by one. */
 #include "model/model_internal.h"
 
 #include <math.h>
@@ -170,14 +170,86 @@ static void attention_part(void *vctx, int ith, int nth) {
     }
 }
 
+/* ---- token-wise steps on the pool --------------------------------------------------------------
+ * The element-wise work between the matrix products (norms, biases, RoPE, the cache writes,
+ * residual adds, SiLU) is small per token but not per batch: in a 256-token prefill of a small
+ * model it takes as long as a matrix product, and on one thread it would leave the other cores
+ * idle. Each step runs on the pool, every thread a contiguous range of the batch's tokens, once
+ * the batch has enough tokens to repay the barrier; a decode step runs it inline. */
+#define ROWS_PARALLEL_MIN 8
+
+typedef enum rows_step {
+    ROWS_ADD_NORM, /* x += delta (when given); xb = rmsnorm(x) * norm */
+    ROWS_QK,       /* biases, q/k norms, RoPE, then k and v into the cache */
+    ROWS_SILU,     /* hb = silu(hb) * hb2 */
+} rows_step;
+
+typedef struct rows_job {
+    owl_context *c;
+    const owl_ubatch *ub;
+    const owl_layer *L;
+    int64_t il;
+    rows_step step;
+    const float *delta; /* ROWS_ADD_NORM: the residual branch to add first, or NULL */
+    const float *norm;  /* ROWS_ADD_NORM: the norm's weights */
+} rows_job;
+
+static void rows_range(const rows_job *j, int t0, int t1) {
+    owl_context *c = j->c;
+    const owl_hparams *hp = &c->model->hp;
+    const owl_layer *L = j->L;
+    const int64_t d = hp->n_embd, hd = hp->head_dim_k, half = hp->n_rot / 2;
+    const int64_t q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd, v_dim = hp->n_head_kv * hp->head_dim_v;
+    switch (j->step) {
+    case ROWS_ADD_NORM:
+        for (int t = t0; t < t1; t++) {
+            float *x = c->x + t * d;
+            if (j->delta)
+                for (int64_t i = 0; i < d; i++) x[i] += j->delta[t * d + i];
+            rmsnorm(c->xb + t * d, x, j->norm, d, hp->rms_eps);
+        }
+        break;
+    case ROWS_QK:
+        add_bias(c->q + t0 * q_dim, L->bq, t1 - t0, q_dim);
+        add_bias(c->k + t0 * kv_dim, L->bk, t1 - t0, kv_dim);
+        add_bias(c->v + t0 * v_dim, L->bv, t1 - t0, v_dim);
+        for (int t = t0; t < t1; t++) {
+            float *q = c->q + t * q_dim, *k = c->k + t * kv_dim;
+            if (L->q_norm) {
+                for (int64_t h = 0; h < hp->n_head; h++) rmsnorm(q + h * hd, q + h * hd, L->q_norm, hd, hp->rms_eps);
+                for (int64_t h = 0; h < hp->n_head_kv; h++) rmsnorm(k + h * hd, k + h * hd, L->k_norm, hd, hp->rms_eps);
+            }
+            rope_apply(hp, q, hp->n_head, c->rope_cos + t * half, c->rope_sin + t * half);
+            rope_apply(hp, k, hp->n_head_kv, c->rope_cos + t * half, c->rope_sin + t * half);
+            const int64_t at = (int64_t)j->ub->seq[t] * c->params.n_ctx + j->ub->pos[t];
+            owl_kv_store(&c->kv, c->ops, owl_kv_k(&c->kv, j->il, at), k, kv_dim);
+            owl_kv_store(&c->kv, c->ops, owl_kv_v(&c->kv, j->il, at), c->v + t * v_dim, v_dim);
+        }
+        break;
+    case ROWS_SILU:
+        c->ops->silu_mul((int64_t)(t1 - t0) * hp->n_ff, c->hb + t0 * hp->n_ff, c->hb2 + t0 * hp->n_ff);
+        break;
+    }
+}
+
+static void rows_part(void *vctx, int ith, int nth) {
+    const rows_job *j = vctx;
+    int64_t lo, hi;
+    owl_pool_split(j->ub->n, 1, ith, nth, &lo, &hi);
+    if (lo < hi) rows_range(j, (int)lo, (int)hi);
+}
+
+static void run_rows(rows_job *j) {
+    if (j->ub->n < ROWS_PARALLEL_MIN) rows_range(j, 0, j->ub->n);
+    else owl_pool_run(j->c->pool, rows_part, j);
+}
+
 /* ---- the pass -------------------------------------------------------------------------------- */
 
 void owl_forward(owl_context *c, const owl_ubatch *ub) {
     const owl_model *m = c->model;
     const owl_hparams *hp = &m->hp;
-    const int64_t d = hp->n_embd, hd = hp->head_dim_k, hdv = hp->head_dim_v;
-    const int64_t q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd, v_dim = hp->n_head_kv * hdv;
-    const int64_t half = hp->n_rot / 2;
+    const int64_t d = hp->n_embd;
     const int n = ub->n;
     owl_pool *pool = c->pool;
 
@@ -186,49 +258,46 @@ void owl_forward(owl_context *c, const owl_ubatch *ub) {
 
     for (int64_t il = 0; il < hp->n_layer; il++) {
         const owl_layer *L = &m->layers[il];
+        rows_job rj = {.c = c, .ub = ub, .L = L, .il = il};
 
-        for (int t = 0; t < n; t++) rmsnorm(c->xb + t * d, c->x + t * d, L->attn_norm, d, hp->rms_eps);
+        /* x += the previous layer's FFN output (already in xb); xb = rmsnorm(x) */
+        rj.step = ROWS_ADD_NORM;
+        rj.delta = il > 0 ? c->xb : NULL;
+        rj.norm = L->attn_norm;
+        run_rows(&rj);
         {
             const owl_matrix *ws[3] = {&L->wq, &L->wk, &L->wv};
             float *ys[3] = {c->q, c->k, c->v};
             owl_matmul_multi(pool, ws, ys, 3, c->xb, n, c->act);
         }
-        add_bias(c->q, L->bq, n, q_dim);
-        add_bias(c->k, L->bk, n, kv_dim);
-        add_bias(c->v, L->bv, n, v_dim);
-
-        for (int t = 0; t < n; t++) {
-            float *q = c->q + t * q_dim, *k = c->k + t * kv_dim;
-            if (L->q_norm) {
-                for (int64_t h = 0; h < hp->n_head; h++) rmsnorm(q + h * hd, q + h * hd, L->q_norm, hd, hp->rms_eps);
-                for (int64_t h = 0; h < hp->n_head_kv; h++) rmsnorm(k + h * hd, k + h * hd, L->k_norm, hd, hp->rms_eps);
-            }
-            rope_apply(hp, q, hp->n_head, c->rope_cos + t * half, c->rope_sin + t * half);
-            rope_apply(hp, k, hp->n_head_kv, c->rope_cos + t * half, c->rope_sin + t * half);
-            const int64_t at = (int64_t)ub->seq[t] * c->params.n_ctx + ub->pos[t];
-            owl_kv_store(&c->kv, c->ops, owl_kv_k(&c->kv, il, at), k, kv_dim);
-            owl_kv_store(&c->kv, c->ops, owl_kv_v(&c->kv, il, at), c->v + t * v_dim, v_dim);
-        }
+        rj.step = ROWS_QK;
+        run_rows(&rj);
 
         attn_job aj = {.c = c, .ub = ub, .il = il};
         owl_pool_run(pool, attention_part, &aj);
 
+        /* x += Wo·attention; xb = rmsnorm(x) */
         owl_matmul(pool, &L->wo, c->att_out, n, c->xb, c->act);
-        for (int64_t i = 0; i < n * d; i++) c->x[i] += c->xb[i];
-
-        for (int t = 0; t < n; t++) rmsnorm(c->xb + t * d, c->x + t * d, L->ffn_norm, d, hp->rms_eps);
+        rj.step = ROWS_ADD_NORM;
+        rj.delta = c->xb;
+        rj.norm = L->ffn_norm;
+        run_rows(&rj);
         {
             const owl_matrix *ws[2] = {&L->w_gate, &L->w_up};
             float *ys[2] = {c->hb, c->hb2};
             owl_matmul_multi(pool, ws, ys, 2, c->xb, n, c->act);
         }
-        c->ops->silu_mul(n * hp->n_ff, c->hb, c->hb2);
-        owl_matmul(pool, &L->w_down, c->hb, n, c->xb, c->act);
-        for (int64_t i = 0; i < n * d; i++) c->x[i] += c->xb[i];
+        rj.step = ROWS_SILU;
+        run_rows(&rj);
+        owl_matmul(pool, &L->w_down, c->hb, n, c->xb, c->act); /* added to x at the next step */
     }
 
     /* Logits of the wanted tokens only: the output matrix is the largest of small models. */
     if (ub->n_out == 0) return;
+    for (int r = 0; r < ub->n_out; r++) {
+        const int64_t t = ub->out[r];
+        for (int64_t i = 0; i < d; i++) c->x[t * d + i] += c->xb[t * d + i];
+    }
     for (int r = 0; r < ub->n_out; r++)
         rmsnorm(c->xb + r * d, c->x + (int64_t)ub->out[r] * d, m->output_norm, d, hp->rms_eps);
     owl_matmul(pool, &m->output, c->xb, ub->n_out, ub->logits, c->act);
