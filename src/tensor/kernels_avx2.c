@@ -187,6 +187,81 @@ static void v_silu_mul(int64_t n, float *g, const float *u) {
     }
 }
 
+/* ---- attention over an F16 cache (the AVX-512 file explains the scheme) ---------------------- */
+
+/* Lane j of the result = the sum of the 8 lanes of v[j]. */
+static inline __m256 sum8(const __m256 v[8]) {
+    __m256 t[4], u[2];
+    for (int k = 0; k < 4; k++) t[k] = _mm256_hadd_ps(v[2 * k], v[2 * k + 1]);
+    /* t[k]: per 128-bit half, pair sums of v[2k] and v[2k+1] */
+    for (int k = 0; k < 2; k++) u[k] = _mm256_hadd_ps(t[2 * k], t[2 * k + 1]);
+    /* u[k], half h: the half-h sums of v[4k..4k+3] */
+    const __m256 lo = _mm256_permute2f128_ps(u[0], u[1], 0x20), hi = _mm256_permute2f128_ps(u[0], u[1], 0x31);
+    return _mm256_add_ps(lo, hi);
+}
+
+static void v_attn_scores_f16(int64_t hd, int64_t n_pos, int g, const float *q, const uint16_t *k,
+                              int64_t k_stride, float scale, float *scores, int64_t s_stride) {
+    if (hd % 8 != 0 || g > 8) {
+        for (int i = 0; i < g; i++)
+            for (int64_t p = 0; p < n_pos; p++) scores[i * s_stride + p] = scale * v_dot_f32_f16(hd, q + i * hd, k + p * k_stride);
+        return;
+    }
+    const __m256 vs = _mm256_set1_ps(scale);
+    __m256 part[8][8];
+    for (int64_t p0 = 0; p0 < n_pos; p0 += 8) {
+        const int np = n_pos - p0 < 8 ? (int)(n_pos - p0) : 8;
+        for (int j = 0; j < 8; j++) {
+            if (j >= np) {
+                for (int i = 0; i < g; i++) part[i][j] = _mm256_setzero_ps();
+                continue;
+            }
+            const uint16_t *kp = k + (p0 + j) * k_stride;
+            for (int i = 0; i < g; i++) {
+                const float *qi = q + i * hd;
+                __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+                int64_t c = 0;
+                for (; c + 16 <= hd; c += 16) {
+                    a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kp + c))), _mm256_loadu_ps(qi + c), a0);
+                    a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kp + c + 8))), _mm256_loadu_ps(qi + c + 8), a1);
+                }
+                if (c < hd) a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kp + c))), _mm256_loadu_ps(qi + c), a0);
+                part[i][j] = _mm256_add_ps(a0, a1);
+            }
+        }
+        for (int i = 0; i < g; i++) {
+            float out[8];
+            _mm256_storeu_ps(out, _mm256_mul_ps(sum8(part[i]), vs));
+            memcpy(scores + i * s_stride + p0, out, (size_t)np * sizeof(float));
+        }
+    }
+}
+
+/* out[i] = Σ_p w[i][p] · v[p], one query row at a time with its accumulators in registers (up to
+ * 128 elements), the rest in 8-wide steps through memory. */
+static void v_attn_values_f16(int64_t hd, int64_t n_pos, int g, const float *w, int64_t w_stride,
+                              const uint16_t *v, int64_t v_stride, float *out) {
+    if (hd % 8 != 0 || hd > 128) {
+        for (int i = 0; i < g; i++) {
+            memset(out + i * hd, 0, (size_t)hd * sizeof(float));
+            for (int64_t p = 0; p < n_pos; p++) v_axpy_f16(hd, w[i * w_stride + p], v + p * v_stride, out + i * hd);
+        }
+        return;
+    }
+    const int nv = (int)(hd / 8);
+    for (int i = 0; i < g; i++) {
+        __m256 acc[16];
+        for (int c = 0; c < nv; c++) acc[c] = _mm256_setzero_ps();
+        for (int64_t p = 0; p < n_pos; p++) {
+            const __m256 wi = _mm256_set1_ps(w[i * w_stride + p]);
+            const uint16_t *vp = v + p * v_stride;
+            for (int c = 0; c < nv; c++)
+                acc[c] = _mm256_fmadd_ps(wi, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vp + 8 * c))), acc[c]);
+        }
+        for (int c = 0; c < nv; c++) _mm256_storeu_ps(out + i * hd + 8 * c, acc[c]);
+    }
+}
+
 void owl_vec_ops_init_avx2(owl_vec_ops *ops) {
     ops->dot_f32 = v_dot_f32;
     ops->dot_f32_f16 = v_dot_f32_f16;
@@ -195,4 +270,6 @@ void owl_vec_ops_init_avx2(owl_vec_ops *ops) {
     ops->f32_to_f16 = v_f32_to_f16;
     ops->softmax = v_softmax;
     ops->silu_mul = v_silu_mul;
+    ops->attn_scores_f16 = v_attn_scores_f16;
+    ops->attn_values_f16 = v_attn_values_f16;
 }
