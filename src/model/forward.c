@@ -138,9 +138,11 @@ static void attention_part(void *vctx, int ith, int nth) {
     const float scale = 1.0f / sqrtf((float)hd);
     const int64_t n_ctx = c->params.n_ctx;
     float *scores = c->scores + (size_t)ith * (size_t)group * (size_t)n_ctx;
-    int64_t lo, hi;
-    owl_pool_split((int64_t)j->ub->n * hp->n_head_kv, 1, ith, nth, &lo, &hi);
-    for (int64_t item = lo; item < hi; item++) {
+    /* Items dealt out in turn, not in contiguous ranges: a causal prompt's later tokens attend
+     * to more positions, and a contiguous split would leave the first thread a third of the
+     * work. */
+    const int64_t n_items = (int64_t)j->ub->n * hp->n_head_kv;
+    for (int64_t item = ith; item < n_items; item += nth) {
         const int64_t t = item / hp->n_head_kv, kvh = item % hp->n_head_kv;
         const int64_t base = (int64_t)j->ub->seq[t] * n_ctx;
         const int64_t n_pos = j->ub->pos[t] + 1; /* causal: itself and everything before */
