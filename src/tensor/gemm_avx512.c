@@ -210,20 +210,20 @@ static void gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, 
     }
 }
 
-static void gemm_q8_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
-                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
-    gemm_sym32(OWL_TYPE_Q8_0, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
-}
+/* The kernel-table entry for one type: the shared body with the type fixed, so the compiler
+ * specializes it. */
+#define GEMM_ENTRY(name, call)                                                                     \
+    static void name(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,  \
+                     size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) { \
+        (void)aux;                                                                                 \
+        call;                                                                                      \
+    }
 
-static void gemm_q4_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
-                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
-    gemm_sym32(OWL_TYPE_Q4_0, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
-}
+GEMM_ENTRY(gemm_q8_0, gemm_sym32(OWL_TYPE_Q8_0, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride))
 
-static void gemm_q5_0(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
-                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
-    gemm_sym32(OWL_TYPE_Q5_0, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
-}
+GEMM_ENTRY(gemm_q4_0, gemm_sym32(OWL_TYPE_Q4_0, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride))
+
+GEMM_ENTRY(gemm_q5_0, gemm_sym32(OWL_TYPE_Q5_0, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride))
 
 
 /* Rows r0..r0+15 of 32 bytes each (lo: rows 0-7, hi: rows 8-15), transposed to out[g] = dword g
@@ -316,15 +316,9 @@ static void gemm_affine32(owl_type type, int64_t n, int64_t n_rows, const void *
     }
 }
 
-static void gemm_q4_1(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
-                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
-    gemm_affine32(OWL_TYPE_Q4_1, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
-}
+GEMM_ENTRY(gemm_q4_1, gemm_affine32(OWL_TYPE_Q4_1, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride))
 
-static void gemm_q5_1(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
-                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
-    gemm_affine32(OWL_TYPE_Q5_1, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
-}
+GEMM_ENTRY(gemm_q5_1, gemm_affine32(OWL_TYPE_Q5_1, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride))
 
 /* ---- k-quants ------------------------------------------------------------------------------------
  * The same tiles over 256-element super-blocks: the codes of 16 rows stored transposed (lane =
@@ -428,15 +422,9 @@ static inline __attribute__((always_inline)) void gemm_k4(bool five, int64_t n, 
     }
 }
 
-static void gemm_q4_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
-                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
-    gemm_k4(false, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
-}
+GEMM_ENTRY(gemm_q4_K, gemm_k4(false, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride))
 
-static void gemm_q5_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
-                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
-    gemm_k4(true, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
-}
+GEMM_ENTRY(gemm_q5_K, gemm_k4(true, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride))
 
 /* Q6_K, Q3_K and Q2_K: sixteen sub-blocks of 16 with their own scales. The codes go into the
  * tile unsigned (Q6_K q + 32, Q3_K q + 4, Q2_K q as stored), the offset comes back as
@@ -575,20 +563,11 @@ static inline __attribute__((always_inline)) void gemm_k16(owl_type type, int64_
     }
 }
 
-static void gemm_q6_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
-                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
-    gemm_k16(OWL_TYPE_Q6_K, n, n_rows, w, row_bytes, act, act_row, n_tok, y, y_stride);
-}
+GEMM_ENTRY(gemm_q6_K, gemm_k16(OWL_TYPE_Q6_K, n, n_rows, w, row_bytes, act, act_row, n_tok, y, y_stride))
 
-static void gemm_q3_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
-                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
-    gemm_k16(OWL_TYPE_Q3_K, n, n_rows, w, row_bytes, act, act_row, n_tok, y, y_stride);
-}
+GEMM_ENTRY(gemm_q3_K, gemm_k16(OWL_TYPE_Q3_K, n, n_rows, w, row_bytes, act, act_row, n_tok, y, y_stride))
 
-static void gemm_q2_K(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
-                      size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
-    gemm_k16(OWL_TYPE_Q2_K, n, n_rows, w, row_bytes, act, act_row, n_tok, y, y_stride);
-}
+GEMM_ENTRY(gemm_q2_K, gemm_k16(OWL_TYPE_Q2_K, n, n_rows, w, row_bytes, act, act_row, n_tok, y, y_stride))
 
 /* ---- BF16 --------------------------------------------------------------------------------------
  * The integer tiles' layout with vdpbf16ps: per 16 elements of 16 rows, tile vector g holds the
@@ -850,15 +829,9 @@ static void gemm_float(bool f32, int64_t n, int64_t n_rows, const void *w, size_
     }
 }
 
-static void gemm_f16(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
-                     size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
-    gemm_float(false, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
-}
+GEMM_ENTRY(gemm_f16, gemm_float(false, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride))
 
-static void gemm_f32(int64_t n, int64_t n_rows, const void *w, size_t row_bytes, const void *act,
-                     size_t act_row, const void *aux, int64_t n_tok, float *y, int64_t y_stride) {
-    gemm_float(true, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride);
-}
+GEMM_ENTRY(gemm_f32, gemm_float(true, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride))
 
 void owl_kernels_init_avx512_gemm(owl_kernel t[OWL_TYPE_COUNT]) {
     t[OWL_TYPE_Q8_0].gemm = gemm_q8_0;
