@@ -592,8 +592,10 @@ owl_backend *owl_engine_backend_new(const char *path, const owl_engine_params *p
         const owl_gguf_array *toks = owl_gguf_get_array(g, "tokenizer.ggml.tokens");
         owl_str arch_s = {0};
         char *arch = owl_gguf_get_str(g, "general.architecture", &arch_s) ? owl_str_dup(arch_s) : NULL;
-        src = owl_chat_builtin_detect(arch, toks && toks->type == OWL_GGUF_STRING ? toks->strs : NULL,
-                                      toks && toks->type == OWL_GGUF_STRING ? (size_t)toks->n : 0);
+        /* detection names a built-in template; its source is looked up by that name */
+        const char *builtin = owl_chat_builtin_detect(arch, toks && toks->type == OWL_GGUF_STRING ? toks->strs : NULL,
+                                                      toks && toks->type == OWL_GGUF_STRING ? (size_t)toks->n : 0);
+        src = builtin ? owl_chat_builtin(builtin) : NULL;
         free(arch);
         src_len = src ? strlen(src) : 0;
     }

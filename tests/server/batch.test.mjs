@@ -174,3 +174,16 @@ test('a client that goes away frees its slot', { skip }, async () => {
   const r = await client.completions.create({ model: 'x', prompt: 'Sue', max_tokens: 4, temperature: 0 });
   assert.equal(r.usage.completion_tokens, 4);
 });
+
+test('a multi-turn chat finds its history in the slot that holds it', { skip }, async () => {
+  const messages = [{ role: 'user', content: 'Tell me a story about a cat and a dog who were friends.' }];
+  const t1 = await client.chat.completions.create({ model: 'x', messages, max_tokens: 12, temperature: 0 });
+  messages.push({ role: 'assistant', content: t1.choices[0].message.content });
+  // other requests use the other slots in between
+  await Promise.all(prompts.slice(0, 3).map((prompt) => client.completions.create({ model: 'x', prompt, max_tokens: 8, temperature: 0 })));
+  messages.push({ role: 'user', content: 'What happened next?' });
+  const t2 = await client.chat.completions.create({ model: 'x', messages, max_tokens: 4, temperature: 0 });
+  // the whole first prompt comes from the cache (and the answer, as far as it re-tokenizes alike)
+  assert.ok(t2.usage.prompt_tokens_details.cached_tokens >= t1.usage.prompt_tokens,
+    `cached ${t2.usage.prompt_tokens_details.cached_tokens} of ${t2.usage.prompt_tokens}, first prompt ${t1.usage.prompt_tokens}`);
+});
