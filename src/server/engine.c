@@ -6,7 +6,8 @@
  *      running ones to end), and ends the slots whose client went away;
  *   2. gathers one batch: the pending token of every generating slot, then up to prefill_chunk
  *      prompt tokens of the slots still reading their prompts (oldest first) — a long prompt is
- *      read over several steps, so the streams already running keep getting a token per step;
+ *      read over several steps, so the streams already running keep getting a token per step
+ *      (with no stream running, a prompt takes a whole batch of max_batch tokens at once);
  *   3. runs it as one owl_decode_batch: every weight matrix is read once for all slots;
  *   4. samples each slot that got logits and streams its text.
  *
@@ -74,11 +75,12 @@ typedef struct engine {
     int n_ctx;
     owl_context *ctx; /* n_slots sequences */
     int prefill_chunk;
+    int max_batch;    /* tokens per step: the context's n_batch */
     bool prefix_cache;
     slot *slots;
     int n_slots;
     uint64_t n_admitted;
-    int32_t *b_tok, *b_seq; /* one step's batch: n_slots + prefill_chunk tokens */
+    int32_t *b_tok, *b_seq; /* one step's batch: up to max_batch tokens */
     bool *b_logits;
     work *queue;
     int n_queue, max_queue;
@@ -466,7 +468,8 @@ static void step(engine *e) {
         slot *s = &e->slots[i];
         if (s->w.job && s->prefilled && s->next >= 0) add_token(e, &n, &rows, s, s->next, true);
     }
-    int budget = e->prefill_chunk;
+    /* Prompts share the chunk when streams wait on this step, and the whole batch otherwise. */
+    int budget = n > 0 ? e->prefill_chunk : e->max_batch;
     for (slot *s; budget > 0 && (s = oldest_prefilling(e));) {
         int left = s->w.n_prompt - s->n_cache, take = left < budget ? left : budget;
         for (int k = 0; k < take; k++)
@@ -622,10 +625,11 @@ owl_backend *owl_engine_backend_new(const char *path, const owl_engine_params *p
     cp.n_ctx = p->n_ctx;
     cp.n_threads = p->n_threads;
     cp.n_seq = e->n_slots;
-    cp.n_batch = e->n_slots + e->prefill_chunk;
+    e->max_batch = e->n_slots + e->prefill_chunk > 256 ? e->n_slots + e->prefill_chunk : 256;
+    cp.n_batch = e->max_batch;
     if (!(e->ctx = owl_context_new(e->model, &cp, err))) goto fail;
     e->n_ctx = owl_context_n_ctx(e->ctx);
-    size_t nb = (size_t)(e->n_slots + e->prefill_chunk);
+    size_t nb = (size_t)e->max_batch;
     e->b_tok = malloc(nb * sizeof *e->b_tok);
     e->b_seq = malloc(nb * sizeof *e->b_seq);
     e->b_logits = malloc(nb * sizeof *e->b_logits);
