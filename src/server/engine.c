@@ -276,7 +276,7 @@ static void fail_slot(engine *e, slot *s, const char *msg) {
 /* The longest prefix of the prompt that the slot's KV cache already holds; at least the last
  * prompt token is run again so that its logits exist. */
 static int common_prefix(const engine *e, const slot *s, const work *w) {
-    if (!e->prefix_cache) return 0;
+    if (!e->prefix_cache || owl_job_request(w->job)->no_prompt_cache) return 0;
     int n = 0;
     while (n < s->n_cache && n < w->n_prompt && s->cache[n] == w->prompt[n]) n++;
     return n == w->n_prompt ? n - 1 : n;

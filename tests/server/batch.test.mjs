@@ -187,3 +187,16 @@ test('a multi-turn chat finds its history in the slot that holds it', { skip }, 
   assert.ok(t2.usage.prompt_tokens_details.cached_tokens >= t1.usage.prompt_tokens,
     `cached ${t2.usage.prompt_tokens_details.cached_tokens} of ${t2.usage.prompt_tokens}, first prompt ${t1.usage.prompt_tokens}`);
 });
+
+test('cache_prompt: false reads the whole prompt again', { skip }, async () => {
+  const body = { model: 'x', prompt: 'Once upon a time there was a big red ball', max_tokens: 2, temperature: 0 };
+  await client.completions.create(body);
+  const cached = await client.completions.create(body);
+  assert.equal(cached.usage.prompt_tokens_details.cached_tokens, cached.usage.prompt_tokens - 1);
+  const fresh = await client.completions.create({ ...body, cache_prompt: false });
+  assert.equal(fresh.usage.prompt_tokens_details.cached_tokens, 0);
+  assert.equal(fresh.choices[0].text, cached.choices[0].text);
+  const bad = await post('/v1/completions', { prompt: 'x', cache_prompt: 'no' });
+  assert.equal(bad.status, 400);
+  assert.equal((await bad.json()).error.param, 'cache_prompt');
+});
