@@ -257,7 +257,10 @@ static inline __m256i block_codes(owl_type type, const void *row, int64_t b, uin
     }
 }
 
-static void gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, size_t row_bytes,
+/* Always inlined into gemm_q8_0/q4_0/q5_0, so that each gets a copy with its block decoding
+ * fixed instead of a switch per block. */
+static inline __attribute__((always_inline)) void
+gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, size_t row_bytes,
                        const void *act, size_t act_row, const void *aux, int64_t n_tok, float *y,
                        int64_t y_stride) {
     const int64_t nb = n / 32;
@@ -288,6 +291,35 @@ static void gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, 
             dws[b - kb0] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d[b - kb0]));
         }
         int64_t t = 0;
+        /* Eight tokens at a time: each tile vector loaded once feeds eight dpbusd, and eight
+         * independent chains keep the multiplier busy. */
+        for (; t + 8 <= n_tok; t += 8) {
+            const owl_block_q8_0 *x[8];
+            const q8_aux *a[8];
+            __m256 f[8];
+            for (int i = 0; i < 8; i++) {
+                x[i] = (const owl_block_q8_0 *)((const char *)act + (size_t)(t + i) * act_row);
+                a[i] = ax + (size_t)(t + i) * (size_t)nb;
+                f[i] = kb0 ? _mm256_loadu_ps(y + (t + i) * y_stride + r0) : _mm256_setzero_ps();
+            }
+            for (int64_t b = kb0; b < kb1; b++) {
+                const __m256i *T = tile[b - kb0];
+                __m256i p[8];
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; i++) p[i] = _mm256_set1_epi32(a[i][b].corr);
+#pragma GCC unroll 8
+                for (int g = 0; g < 8; g++) {
+                    const __m256i tg = T[g];
+#pragma GCC unroll 8
+                    for (int i = 0; i < 8; i++) p[i] = _mm256_dpbusd_epi32(p[i], tg, bcast4(x[i][b].qs + 4 * g));
+                }
+                const __m256 dw = dws[b - kb0];
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; i++)
+                    f[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p[i]), _mm256_mul_ps(dw, _mm256_set1_ps(a[i][b].d)), f[i]);
+            }
+            for (int i = 0; i < 8; i++) _mm256_storeu_ps(y + (t + i) * y_stride + r0, f[i]);
+        }
         /* Four tokens at a time: each tile vector loaded once feeds four dpbusd. */
         for (; t + 4 <= n_tok; t += 4) {
             const owl_block_q8_0 *x[4];
