@@ -506,8 +506,8 @@ static void step(engine *e) {
     }
 }
 
-/* The free slot for a prompt: the one whose cache shares the longest prefix with it (the
- * least recently used among equals, so that idle caches survive longest). */
+/* The free slot for a prompt: the one whose cache shares the longest prefix with it; among
+ * equals the least recently admitted, so that the caches of recent conversations survive. */
 static slot *pick_slot(engine *e, const work *w) {
     slot *best = NULL;
     int best_common = -1;
