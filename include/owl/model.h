@@ -97,6 +97,10 @@ int owl_context_seq_n_past(const owl_context *c, int seq);
  * other sequences are untouched. */
 void owl_context_truncate(owl_context *c, int n_past);
 void owl_context_seq_truncate(owl_context *c, int seq, int n_past);
+/* Makes dst hold the first n positions of src (keys and values copied; dst's own are dropped):
+ * sequences that start alike share a prefix without running it twice. n is clamped to what src
+ * holds; copying a sequence onto itself truncates it. */
+void owl_context_seq_copy(owl_context *c, int src, int dst, int n);
 size_t owl_context_kv_bytes(const owl_context *c);
 
 /* Appends n tokens and runs them. With all_logits the logits of each of them are kept

@@ -282,6 +282,30 @@ static int common_prefix(const engine *e, const slot *s, const work *w) {
     return n == w->n_prompt ? n - 1 : n;
 }
 
+/* Prefix cache across slots: when another slot, busy or not, holds at least BORROW_MIN more
+ * tokens of the prompt than this one, its positions are copied instead of run again (a shared
+ * system prompt, several users of one document). A copy is a memcpy per layer, far cheaper than
+ * the forward pass over the same tokens. */
+#define BORROW_MIN 8
+
+static void borrow_prefix(engine *e, slot *s, const work *w) {
+    const slot *from = NULL;
+    int best = s->n_cached + BORROW_MIN - 1;
+    for (int i = 0; i < e->n_slots; i++) {
+        const slot *o = &e->slots[i];
+        if (o == s) continue;
+        int c = common_prefix(e, o, w);
+        if (c > best) {
+            best = c;
+            from = o;
+        }
+    }
+    if (!from) return;
+    owl_context_seq_copy(e->ctx, from->seq, s->seq, best);
+    memcpy(s->cache, from->cache, (size_t)best * sizeof *s->cache);
+    s->n_cache = s->n_cached = best;
+}
+
 static bool start_slot(engine *e, slot *s, work w) {
     const owl_gen_request *r = owl_job_request(w.job);
     s->w = w;
@@ -297,6 +321,7 @@ static bool start_slot(engine *e, slot *s, work w) {
     s->n_cached = common_prefix(e, s, &w);
     owl_context_seq_truncate(e->ctx, s->seq, s->n_cached);
     s->n_cache = s->n_cached;
+    borrow_prefix(e, s, &w);
     owl_sampler_params sp = owl_sampler_default_params();
     const owl_gen_sampling *g = &r->sampling;
     sp.temperature = g->temperature;

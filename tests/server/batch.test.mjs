@@ -200,3 +200,20 @@ test('cache_prompt: false reads the whole prompt again', { skip }, async () => {
   assert.equal(bad.status, 400);
   assert.equal((await bad.json()).error.param, 'cache_prompt');
 });
+
+test('a prompt reuses the prefix held by a busy slot', { skip }, async () => {
+  const shared = 'The sun was warm and the sky was blue. A little fox walked to the river to drink. On the way he met a frog who liked to sing.';
+  // A keeps its slot busy (a long stream), B starts with the same text
+  const ctrl = new AbortController();
+  const res = await fetch(`${server.url}/v1/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, signal: ctrl.signal,
+    body: JSON.stringify({ prompt: `${shared} The fox`, max_tokens: 3000, temperature: 0, stream: true, logit_bias: { 2: -100 } }),
+  });
+  await res.body.getReader().read();
+  const b = await client.completions.create({ model: 'x', prompt: `${shared} The frog`, max_tokens: 4, temperature: 0 });
+  ctrl.abort();
+  const alone = await client.completions.create({ model: 'x', prompt: `${shared} The frog`, max_tokens: 4, temperature: 0, cache_prompt: false });
+  assert.ok(b.usage.prompt_tokens_details.cached_tokens >= 20,
+    `cached ${b.usage.prompt_tokens_details.cached_tokens} of ${b.usage.prompt_tokens}`);
+  assert.equal(b.choices[0].text, alone.choices[0].text);
+});
