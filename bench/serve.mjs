@@ -2,11 +2,14 @@
 // token of a multi-turn chat with and without the prefix cache. Prints a markdown section.
 //
 //   node bench/serve.mjs OWL MODEL [--threads N] [--clients 1,4,8,16] [--tokens 64] [--rounds 2]
+//                                  [--reps 2]
 //                                  [--prefill-chunk N]
 //
 // Throughput: for each client count C, a server with --parallel C; C clients each stream
 // `rounds` completions of `tokens` tokens back to back (distinct prompts, end-of-text banned so
-// every request runs to its length). Aggregate tokens/s = all generated tokens / wall time.
+// every request runs to its length). Aggregate tokens/s = all generated tokens / wall time. The
+// levels run `reps` times, interleaved (1, 4, 8, 16, 1, 4, ...), and each reports its best run, so
+// a burst of load from other processes does not decide a ratio.
 // TTFT = request sent → first text chunk; ITL = the gaps between text chunks of one stream.
 // Multi-turn: a chat whose history renders to about 1k tokens; each turn appends the answer and a
 // new question. TTFT of turns 2.. is measured on a server with the prefix cache and on one with
@@ -27,6 +30,7 @@ const threads = Number(opt('--threads', '2'));
 const clientCounts = opt('--clients', '1,4,8,16').split(',').map(Number);
 const nTokens = Number(opt('--tokens', '64'));
 const rounds = Number(opt('--rounds', '2'));
+const reps = Number(opt('--reps', '2'));
 // the end-of-text token, banned so that every request runs to its length
 const eos = JSON.parse(execFileSync(owl, ['show', '--json', model])).vocabulary?.special?.eos?.id ?? -1;
 
@@ -156,15 +160,21 @@ async function multiTurn(extra, turns = 4) {
   }
 }
 
-const rows = [];
-for (const C of clientCounts) rows.push(await throughput(C));
+const best = new Map();
+for (let r = 0; r < reps; r++) {
+  for (const C of clientCounts) {
+    const run = await throughput(C);
+    if (!best.has(C) || run.tps > best.get(C).tps) best.set(C, run);
+  }
+}
+const rows = clientCounts.map((C) => best.get(C));
 const cached = await multiTurn([]);
 const uncached = await multiTurn(['--no-prefix-cache']);
 
 const base = rows.find((r) => r.C === 1)?.tps;
 console.log('## Serving');
 console.log();
-console.log(`\`owl serve\` on ${model.split('/').pop()}, ${threads} threads, --parallel = clients; each client streams ${rounds} completions of ${nTokens} tokens back to back (greedy, end of text banned). Times in ms.`);
+console.log(`\`owl serve\` on ${model.split('/').pop()}, ${threads} threads, --parallel = clients; each client streams ${rounds} completions of ${nTokens} tokens back to back (greedy, end of text banned); best of ${reps} interleaved runs per row. Times in ms.`);
 console.log();
 console.log('| clients | aggregate tok/s | × one client | TTFT p50 | TTFT p99 | ITL p50 | ITL p99 |');
 console.log('|---:|---:|---:|---:|---:|---:|---:|');

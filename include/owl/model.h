@@ -72,7 +72,7 @@ const char *owl_model_type_name(const owl_model *m);
 /* ---- contexts ------------------------------------------------------------------------------ */
 
 typedef struct owl_context_params {
-    int n_ctx;       /* KV cache length in tokens; 0 = the model's, capped at 4096 */
+    int n_ctx;       /* positions per sequence; 0 = the model's context, capped at 4096 */
     int n_batch;     /* tokens per forward pass during prefill (default 256) */
     int n_threads;   /* 0 = online CPUs */
     owl_type kv_type;  /* OWL_TYPE_F16 (default) or OWL_TYPE_F32 */
@@ -97,6 +97,10 @@ int owl_context_seq_n_past(const owl_context *c, int seq);
  * other sequences are untouched. */
 void owl_context_truncate(owl_context *c, int n_past);
 void owl_context_seq_truncate(owl_context *c, int seq, int n_past);
+/* Makes dst hold the first n positions of src (keys and values copied; dst's own are dropped):
+ * sequences that start alike share a prefix without running it twice. n is clamped to what src
+ * holds; copying a sequence onto itself truncates it. */
+void owl_context_seq_copy(owl_context *c, int src, int dst, int n);
 size_t owl_context_kv_bytes(const owl_context *c);
 
 /* Appends n tokens and runs them. With all_logits the logits of each of them are kept

@@ -92,6 +92,7 @@ typedef struct owl_gen_request {
     bool echo;            /* OpenAI completions: prompt echoed before the text */
     bool stream;
     bool include_usage;   /* stream_options.include_usage */
+    bool no_prompt_cache; /* llama.cpp's "cache_prompt": false: read the whole prompt again */
     char *user;           /* owned, or NULL; never logged */
     int num_ctx;          /* Ollama options.num_ctx; 0 = server's */
     double keep_alive_s;  /* Ollama keep_alive in seconds; < 0 = forever; NaN = not given */

@@ -152,6 +152,23 @@ void owl_context_seq_truncate(owl_context *c, int seq, int n_past) {
 }
 void owl_context_truncate(owl_context *c, int n_past) { owl_context_seq_truncate(c, 0, n_past); }
 
+void owl_context_seq_copy(owl_context *c, int src, int dst, int n) {
+    const int n_seq = c->params.n_seq;
+    if (src < 0 || src >= n_seq || dst < 0 || dst >= n_seq) return;
+    if (n > c->n_past[src]) n = c->n_past[src];
+    if (n < 0) n = 0;
+    if (src != dst && n > 0) {
+        /* A sequence's positions are consecutive rows, so each layer is two block copies. */
+        const owl_kv_cache *kv = &c->kv;
+        const int64_t from = (int64_t)src * c->params.n_ctx, to = (int64_t)dst * c->params.n_ctx;
+        for (int64_t il = 0; il < c->model->hp.n_layer; il++) {
+            memcpy(owl_kv_k(kv, il, to), owl_kv_k(kv, il, from), (size_t)n * (size_t)kv->k_row * kv->elt);
+            memcpy(owl_kv_v(kv, il, to), owl_kv_v(kv, il, from), (size_t)n * (size_t)kv->v_row * kv->elt);
+        }
+    }
+    c->n_past[dst] = n;
+}
+
 /* Checks the whole batch before anything changes. */
 static int check_batch(owl_context *c, const owl_batch *b, owl_error *err) {
     const owl_hparams *hp = &c->model->hp;

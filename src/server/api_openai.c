@@ -38,6 +38,9 @@ static int parse_common(const json_t *o, owl_gen_request *r, owl_api_error *e) {
     if (api_get_stop(o, "stop", "stop", 16, r, e) < 0) return -1;
     if (api_get_string(o, "user", "user", &r->user, e) < 0) return -1;
     if (api_get_bool(o, "stream", "stream", &r->stream, e) < 0) return -1;
+    bool cache_prompt = true;
+    if (api_get_bool(o, "cache_prompt", "cache_prompt", &cache_prompt, e) < 0) return -1;
+    r->no_prompt_cache = !cache_prompt;
 
     const json_t *so = json_object_get(o, "stream_options");
     if (so && !json_is_null(so)) {

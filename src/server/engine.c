@@ -6,7 +6,8 @@
  *      running ones to end), and ends the slots whose client went away;
  *   2. gathers one batch: the pending token of every generating slot, then up to prefill_chunk
  *      prompt tokens of the slots still reading their prompts (oldest first) — a long prompt is
- *      read over several steps, so the streams already running keep getting a token per step;
+ *      read over several steps, so the streams already running keep getting a token per step
+ *      (with no stream running, a prompt takes a whole batch of max_batch tokens at once);
  *   3. runs it as one owl_decode_batch: every weight matrix is read once for all slots;
  *   4. samples each slot that got logits and streams its text.
  *
@@ -74,11 +75,12 @@ typedef struct engine {
     int n_ctx;
     owl_context *ctx; /* n_slots sequences */
     int prefill_chunk;
+    int max_batch;    /* tokens per step: the context's n_batch */
     bool prefix_cache;
     slot *slots;
     int n_slots;
     uint64_t n_admitted;
-    int32_t *b_tok, *b_seq; /* one step's batch: n_slots + prefill_chunk tokens */
+    int32_t *b_tok, *b_seq; /* one step's batch: up to max_batch tokens */
     bool *b_logits;
     work *queue;
     int n_queue, max_queue;
@@ -274,10 +276,34 @@ static void fail_slot(engine *e, slot *s, const char *msg) {
 /* The longest prefix of the prompt that the slot's KV cache already holds; at least the last
  * prompt token is run again so that its logits exist. */
 static int common_prefix(const engine *e, const slot *s, const work *w) {
-    if (!e->prefix_cache) return 0;
+    if (!e->prefix_cache || owl_job_request(w->job)->no_prompt_cache) return 0;
     int n = 0;
     while (n < s->n_cache && n < w->n_prompt && s->cache[n] == w->prompt[n]) n++;
     return n == w->n_prompt ? n - 1 : n;
+}
+
+/* Prefix cache across slots: when another slot, busy or not, holds at least BORROW_MIN more
+ * tokens of the prompt than this one, its positions are copied instead of run again (a shared
+ * system prompt, several users of one document). A copy is a memcpy per layer, far cheaper than
+ * the forward pass over the same tokens. */
+#define BORROW_MIN 8
+
+static void borrow_prefix(engine *e, slot *s, const work *w) {
+    const slot *from = NULL;
+    int best = s->n_cached + BORROW_MIN - 1;
+    for (int i = 0; i < e->n_slots; i++) {
+        const slot *o = &e->slots[i];
+        if (o == s) continue;
+        int c = common_prefix(e, o, w);
+        if (c > best) {
+            best = c;
+            from = o;
+        }
+    }
+    if (!from) return;
+    owl_context_seq_copy(e->ctx, from->seq, s->seq, best);
+    memcpy(s->cache, from->cache, (size_t)best * sizeof *s->cache);
+    s->n_cache = s->n_cached = best;
 }
 
 static bool start_slot(engine *e, slot *s, work w) {
@@ -295,6 +321,7 @@ static bool start_slot(engine *e, slot *s, work w) {
     s->n_cached = common_prefix(e, s, &w);
     owl_context_seq_truncate(e->ctx, s->seq, s->n_cached);
     s->n_cache = s->n_cached;
+    borrow_prefix(e, s, &w);
     owl_sampler_params sp = owl_sampler_default_params();
     const owl_gen_sampling *g = &r->sampling;
     sp.temperature = g->temperature;
@@ -466,7 +493,8 @@ static void step(engine *e) {
         slot *s = &e->slots[i];
         if (s->w.job && s->prefilled && s->next >= 0) add_token(e, &n, &rows, s, s->next, true);
     }
-    int budget = e->prefill_chunk;
+    /* Prompts share the chunk when streams wait on this step, and the whole batch otherwise. */
+    int budget = n > 0 ? e->prefill_chunk : e->max_batch;
     for (slot *s; budget > 0 && (s = oldest_prefilling(e));) {
         int left = s->w.n_prompt - s->n_cache, take = left < budget ? left : budget;
         for (int k = 0; k < take; k++)
@@ -503,8 +531,8 @@ static void step(engine *e) {
     }
 }
 
-/* The free slot for a prompt: the one whose cache shares the longest prefix with it (the
- * least recently used among equals, so that idle caches survive longest). */
+/* The free slot for a prompt: the one whose cache shares the longest prefix with it; among
+ * equals the least recently admitted, so that the caches of recent conversations survive. */
 static slot *pick_slot(engine *e, const work *w) {
     slot *best = NULL;
     int best_common = -1;
@@ -592,8 +620,10 @@ owl_backend *owl_engine_backend_new(const char *path, const owl_engine_params *p
         const owl_gguf_array *toks = owl_gguf_get_array(g, "tokenizer.ggml.tokens");
         owl_str arch_s = {0};
         char *arch = owl_gguf_get_str(g, "general.architecture", &arch_s) ? owl_str_dup(arch_s) : NULL;
-        src = owl_chat_builtin_detect(arch, toks && toks->type == OWL_GGUF_STRING ? toks->strs : NULL,
-                                      toks && toks->type == OWL_GGUF_STRING ? (size_t)toks->n : 0);
+        /* detection names a built-in template; its source is looked up by that name */
+        const char *builtin = owl_chat_builtin_detect(arch, toks && toks->type == OWL_GGUF_STRING ? toks->strs : NULL,
+                                                      toks && toks->type == OWL_GGUF_STRING ? (size_t)toks->n : 0);
+        src = builtin ? owl_chat_builtin(builtin) : NULL;
         free(arch);
         src_len = src ? strlen(src) : 0;
     }
@@ -620,10 +650,11 @@ owl_backend *owl_engine_backend_new(const char *path, const owl_engine_params *p
     cp.n_ctx = p->n_ctx;
     cp.n_threads = p->n_threads;
     cp.n_seq = e->n_slots;
-    cp.n_batch = e->n_slots + e->prefill_chunk;
+    e->max_batch = e->n_slots + e->prefill_chunk > 256 ? e->n_slots + e->prefill_chunk : 256;
+    cp.n_batch = e->max_batch;
     if (!(e->ctx = owl_context_new(e->model, &cp, err))) goto fail;
     e->n_ctx = owl_context_n_ctx(e->ctx);
-    size_t nb = (size_t)(e->n_slots + e->prefill_chunk);
+    size_t nb = (size_t)e->max_batch;
     e->b_tok = malloc(nb * sizeof *e->b_tok);
     e->b_seq = malloc(nb * sizeof *e->b_seq);
     e->b_logits = malloc(nb * sizeof *e->b_logits);

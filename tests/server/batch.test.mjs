@@ -174,3 +174,46 @@ test('a client that goes away frees its slot', { skip }, async () => {
   const r = await client.completions.create({ model: 'x', prompt: 'Sue', max_tokens: 4, temperature: 0 });
   assert.equal(r.usage.completion_tokens, 4);
 });
+
+test('a multi-turn chat finds its history in the slot that holds it', { skip }, async () => {
+  const messages = [{ role: 'user', content: 'Tell me a story about a cat and a dog who were friends.' }];
+  const t1 = await client.chat.completions.create({ model: 'x', messages, max_tokens: 12, temperature: 0 });
+  messages.push({ role: 'assistant', content: t1.choices[0].message.content });
+  // other requests use the other slots in between
+  await Promise.all(prompts.slice(0, 3).map((prompt) => client.completions.create({ model: 'x', prompt, max_tokens: 8, temperature: 0 })));
+  messages.push({ role: 'user', content: 'What happened next?' });
+  const t2 = await client.chat.completions.create({ model: 'x', messages, max_tokens: 4, temperature: 0 });
+  // the whole first prompt comes from the cache (and the answer, as far as it re-tokenizes alike)
+  assert.ok(t2.usage.prompt_tokens_details.cached_tokens >= t1.usage.prompt_tokens,
+    `cached ${t2.usage.prompt_tokens_details.cached_tokens} of ${t2.usage.prompt_tokens}, first prompt ${t1.usage.prompt_tokens}`);
+});
+
+test('cache_prompt: false reads the whole prompt again', { skip }, async () => {
+  const body = { model: 'x', prompt: 'Once upon a time there was a big red ball', max_tokens: 2, temperature: 0 };
+  await client.completions.create(body);
+  const cached = await client.completions.create(body);
+  assert.equal(cached.usage.prompt_tokens_details.cached_tokens, cached.usage.prompt_tokens - 1);
+  const fresh = await client.completions.create({ ...body, cache_prompt: false });
+  assert.equal(fresh.usage.prompt_tokens_details.cached_tokens, 0);
+  assert.equal(fresh.choices[0].text, cached.choices[0].text);
+  const bad = await post('/v1/completions', { prompt: 'x', cache_prompt: 'no' });
+  assert.equal(bad.status, 400);
+  assert.equal((await bad.json()).error.param, 'cache_prompt');
+});
+
+test('a prompt reuses the prefix held by a busy slot', { skip }, async () => {
+  const shared = 'The sun was warm and the sky was blue. A little fox walked to the river to drink. On the way he met a frog who liked to sing.';
+  // A keeps its slot busy (a long stream), B starts with the same text
+  const ctrl = new AbortController();
+  const res = await fetch(`${server.url}/v1/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, signal: ctrl.signal,
+    body: JSON.stringify({ prompt: `${shared} The fox`, max_tokens: 3000, temperature: 0, stream: true, logit_bias: { 2: -100 } }),
+  });
+  await res.body.getReader().read();
+  const b = await client.completions.create({ model: 'x', prompt: `${shared} The frog`, max_tokens: 4, temperature: 0 });
+  ctrl.abort();
+  const alone = await client.completions.create({ model: 'x', prompt: `${shared} The frog`, max_tokens: 4, temperature: 0, cache_prompt: false });
+  assert.ok(b.usage.prompt_tokens_details.cached_tokens >= 20,
+    `cached ${b.usage.prompt_tokens_details.cached_tokens} of ${b.usage.prompt_tokens}`);
+  assert.equal(b.choices[0].text, alone.choices[0].text);
+});

@@ -267,7 +267,7 @@ static void test_gemm(void) {
         tested++;
         /* 2304 elements: more than one span of the q8_0-family tiles. */
         for (int64_t n = 768; n <= 2304; n += 1536) {
-        const int64_t rows = 24, n_tok = 7;
+        const int64_t rows = 24, n_tok = 15; /* 8 + 4 + 2 + 1: every token loop of the kernels */
         unsigned long long seed = 500 + ti;
         size_t rb = owl_row_size(types[ti], n), ab = owl_row_size(k->act_type, n);
         size_t xb = owl_kernel_aux_size(k, n);

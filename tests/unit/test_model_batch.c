@@ -196,6 +196,38 @@ static void test_twin_batch(void) {
     unlink(path);
 }
 
+/* A prefix copied from one sequence to another continues exactly as if it had been run there. */
+static void test_seq_copy(void) {
+    SHARED_OR_SKIP(path, "models/stories260K/stories260K.gguf");
+    owl_error err = {{0}};
+    owl_model *m = owl_model_load(path, &err);
+    REQUIRE(m);
+    tol = 1e-4f;
+    owl_context *c = new_ctx(m, 3, 2);
+    REQUIRE(c);
+    int32_t p[12];
+    for (int i = 0; i < 12; i++) p[i] = prompt_token(1, i, 512);
+    REQUIRE(owl_decode(c, p, 12, false, &err) == 0);
+    float want[512];
+    memcpy(want, owl_context_logits(c, 0), sizeof want);
+    owl_context_seq_copy(c, 0, 1, 8);
+    CHECK_EQ_INT(owl_context_seq_n_past(c, 1), 8);
+    int32_t seqs[4] = {1, 1, 1, 1};
+    owl_batch b = {.n_tokens = 4, .tokens = p + 8, .seq_ids = seqs};
+    REQUIRE(owl_decode_batch(c, &b, &err) == 0);
+    float worst = 0;
+    check_row(owl_context_logits(c, 0), want, 512, 1, 0, &worst);
+    CHECK_EQ_INT(owl_context_seq_n_past(c, 0), 12);
+    CHECK_EQ_INT(owl_context_seq_n_past(c, 2), 0);
+    owl_context_seq_copy(c, 1, 2, 100); /* clamped to what sequence 1 holds */
+    CHECK_EQ_INT(owl_context_seq_n_past(c, 2), 12);
+    owl_context_seq_copy(c, 1, 1, 5); /* onto itself: a truncation */
+    CHECK_EQ_INT(owl_context_seq_n_past(c, 1), 5);
+    owl_context_seq_copy(c, 0, 7, 3); /* out of range: nothing */
+    owl_context_destroy(c);
+    owl_model_destroy(m);
+}
+
 static void test_batch_errors(void) {
     SHARED_OR_SKIP(path, "models/stories260K/stories260K.gguf");
     owl_error err = {{0}};
@@ -237,5 +269,6 @@ int main(void) {
     RUN(test_batch_errors);
     RUN(test_stories_batch);
     RUN(test_twin_batch);
+    RUN(test_seq_copy);
     return test_summary();
 }
