@@ -9,6 +9,8 @@
 #           peak / (2 x parameters), the int8 dot-product peak for quantized files (their products
 #           run on int8 activations) and the f32 FMA peak for f16/bf16/f32
 #   tokenizer: bench/tokenizer.sh (1 MB of mixed text)
+#   serving: bench/serve.mjs (1/4/8/16 streaming clients on `owl serve`, multi-turn TTFT with and
+#           without the prefix cache)
 # Environment: OWL_BENCH_MODELS="preset:type ..." to choose models, OWL_BENCH_REPS (3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,5 +85,10 @@ done
     echo
     OWL_BIN=$OWL bash bench/tokenizer.sh 1
   fi
+  # Serving: concurrent streaming clients and multi-turn TTFT on the SmolLM2 twin in Q8_0.
+  serve_model="$work/smollm2-135m-Q8_0.gguf"
+  [ -f "$serve_model" ] || "$OWL" forge --preset smollm2-135m --type Q8_0 -o "$serve_model" >&2
+  echo
+  node bench/serve.mjs "$OWL" "$serve_model" --threads "$threads"
 } >>"$out"
 cat "$out"

@@ -3,7 +3,13 @@
  * An owl_model is the read-only part (hyperparameters and weight views into the mapping); any
  * number of owl_contexts can run it, each with its own KV cache, scratch buffers and thread
  * pool. owl_decode() appends tokens to a context and computes the logits of the last one (or of
- * every one, for perplexity and logit comparisons). */
+ * every one, for perplexity and logit comparisons).
+ *
+ * A context can hold several independent sequences (n_seq, each with n_ctx positions of its own
+ * in the KV cache, like llama.cpp's sequence ids). owl_decode_batch() runs tokens of any of them
+ * in one forward pass: every matrix product covers the whole batch, so N sequences decoding one
+ * token each read the weights once instead of N times; attention runs per sequence over its own
+ * part of the cache. owl_decode() is the one-sequence case (sequence 0). */
 #ifndef OWL_MODEL_H
 #define OWL_MODEL_H
 
@@ -66,10 +72,11 @@ const char *owl_model_type_name(const owl_model *m);
 /* ---- contexts ------------------------------------------------------------------------------ */
 
 typedef struct owl_context_params {
-    int n_ctx;       /* KV cache length in tokens; 0 = the model's, capped at 4096 */
+    int n_ctx;       /* positions per sequence; 0 = the model's context, capped at 4096 */
     int n_batch;     /* tokens per forward pass during prefill (default 256) */
     int n_threads;   /* 0 = online CPUs */
     owl_type kv_type;  /* OWL_TYPE_F16 (default), OWL_TYPE_F32 or OWL_TYPE_Q8_0 */
+    int n_seq;       /* independent sequences, n_ctx positions each (default 1; at most 256) */
 } owl_context_params;
 
 owl_context_params owl_context_default_params(void);
@@ -79,18 +86,43 @@ typedef struct owl_context owl_context;
 owl_context *owl_context_new(const owl_model *m, const owl_context_params *p, owl_error *err);
 void owl_context_destroy(owl_context *c);
 
+/* Positions per sequence. */
 int owl_context_n_ctx(const owl_context *c);
-int owl_context_n_past(const owl_context *c);
+int owl_context_n_seq(const owl_context *c);
 int owl_context_n_threads(const owl_context *c);
-/* Forgets every position from n_past on (0 clears the cache). */
+/* Tokens in sequence 0 / in sequence seq (0 for a sequence id out of range). */
+int owl_context_n_past(const owl_context *c);
+int owl_context_seq_n_past(const owl_context *c, int seq);
+/* Forgets every position of sequence 0 / of sequence seq from n_past on (0 clears it); the
+ * other sequences are untouched. */
 void owl_context_truncate(owl_context *c, int n_past);
+void owl_context_seq_truncate(owl_context *c, int seq, int n_past);
+/* Makes dst hold the first n positions of src (keys and values copied; dst's own are dropped):
+ * sequences that start alike share a prefix without running it twice. n is clamped to what src
+ * holds; copying a sequence onto itself truncates it. */
+void owl_context_seq_copy(owl_context *c, int src, int dst, int n);
 size_t owl_context_kv_bytes(const owl_context *c);
 
 /* Appends n tokens and runs them. With all_logits the logits of each of them are kept
  * (owl_context_logits(c, i) for i in 0..n-1); otherwise only the last one's (i = n - 1). Fails
  * (changing nothing) on an out-of-range token id or when the tokens do not fit the context. */
 int owl_decode(owl_context *c, const int32_t *tokens, int n, bool all_logits, owl_error *err);
-/* n_vocab floats, valid until the next owl_decode. */
+
+/* Tokens of one or more sequences. Each token goes to the next position of its sequence, in
+ * batch order (a sequence's tokens need not be adjacent). */
+typedef struct owl_batch {
+    int n_tokens;
+    const int32_t *tokens;
+    const int32_t *seq_ids; /* sequence of each token; NULL: every token is sequence 0's */
+    const bool *logits;     /* whose logits to keep; NULL: the last token's only */
+} owl_batch;
+
+/* Runs a batch (split into forward passes of n_batch tokens). The logits of the flagged tokens
+ * are owl_context_logits(c, 0..), in batch order. Fails (changing nothing) on an out-of-range
+ * token or sequence id, or when a sequence's tokens do not fit its n_ctx. */
+int owl_decode_batch(owl_context *c, const owl_batch *b, owl_error *err);
+
+/* Row i of the logits the last decode kept (n_vocab floats), valid until the next decode. */
 const float *owl_context_logits(const owl_context *c, int i);
 
 #ifdef __cplusplus

@@ -62,6 +62,22 @@ void owl_sampler_reset(owl_sampler *s);
 bool owl_stop_scan(const char *text, size_t n, const char *const *stops, size_t n_stops,
                    size_t *n_release);
 
+/* ---- log-probabilities ------------------------------------------------------------------------ */
+
+#define OWL_MAX_TOP_LOGPROBS 20
+
+typedef struct owl_token_logprob {
+    int32_t token;
+    float logprob;
+} owl_token_logprob;
+
+/* The model's own distribution, as the OpenAI API reports it: the log-softmax of the raw
+ * logits, before logit bias, penalties, temperature or any truncation of the sampler. Returns
+ * the log-probability of `token` and writes the n_top (0..OWL_MAX_TOP_LOGPROBS, at most n_vocab)
+ * most likely tokens into top, most likely first (ties: lower id first). */
+float owl_logprobs(const float *logits, int64_t n_vocab, int32_t token, int n_top,
+                   owl_token_logprob *top);
+
 #ifdef __cplusplus
 }
 #endif

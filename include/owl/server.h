@@ -92,6 +92,7 @@ typedef struct owl_gen_request {
     bool echo;            /* OpenAI completions: prompt echoed before the text */
     bool stream;
     bool include_usage;   /* stream_options.include_usage */
+    bool no_prompt_cache; /* llama.cpp's "cache_prompt": false: read the whole prompt again */
     char *user;           /* owned, or NULL; never logged */
     int num_ctx;          /* Ollama options.num_ctx; 0 = server's */
     double keep_alive_s;  /* Ollama keep_alive in seconds; < 0 = forever; NaN = not given */
@@ -134,7 +135,35 @@ typedef struct owl_gen_usage {
 typedef struct owl_gen_choice {
     const char *text;
     owl_finish finish;
+    const json_t *logprobs; /* built by owl_openai_logprobs_append; NULL: "logprobs":null */
 } owl_gen_choice;
+
+/* logprobs: one generated token's log-probability and its most likely alternatives. bytes are
+ * the token's own bytes (a token may hold part of a UTF-8 character). */
+typedef struct owl_gen_top_logprob {
+    const char *bytes;
+    size_t len;
+    float logprob;
+} owl_gen_top_logprob;
+
+typedef struct owl_gen_token {
+    const char *bytes;
+    size_t len;
+    float logprob;
+    const owl_gen_top_logprob *top;
+    int n_top;
+} owl_gen_token;
+
+/* Appends n tokens to acc (a JSON object, empty at first) in the API's shape:
+ *   chat:        {"content":[{"token","logprob","bytes":[..],"top_logprobs":[{"token","logprob",
+ *                "bytes"}]}],"refusal":null}
+ *   completions: {"tokens":[..],"token_logprobs":[..],"top_logprobs":[{token:logprob}],
+ *                "text_offset":[..]}
+ * A token's text is its bytes with each byte that is not part of a whole UTF-8 character
+ * replaced by U+FFFD. *text_offset is the offset of the first token in the choice's text (in
+ * characters), advanced past the n tokens. */
+void owl_openai_logprobs_append(json_t *acc, bool chat, const owl_gen_token *t, size_t n,
+                                size_t *text_offset);
 
 /* Identity shared by every chunk of one response: OpenAI's id/created/model/fingerprint;
  * Ollama's model and created_at (RFC 3339 with nanoseconds, UTC). */
@@ -160,11 +189,12 @@ char *owl_ollama_generate_final(const owl_gen_meta *m, const char *text, owl_fin
 
 /* Streaming chunks (the JSON only; frame with owl_sse_frame / owl_ndjson_frame).
  * chat.completion.chunk: role delta when role != NULL, content delta when text != NULL, and
- * finish_reason when f != NONE; include_usage adds "usage":null as the API does. */
+ * finish_reason when f != NONE; include_usage adds "usage":null as the API does; logprobs (see
+ * owl_openai_logprobs_append) or NULL for "logprobs":null. */
 char *owl_openai_chat_chunk(const owl_gen_meta *m, int index, const char *role, const char *text,
-                            owl_finish f, bool include_usage);
+                            owl_finish f, bool include_usage, const json_t *logprobs);
 char *owl_openai_completion_chunk(const owl_gen_meta *m, int index, const char *text,
-                                  owl_finish f, bool include_usage);
+                                  owl_finish f, bool include_usage, const json_t *logprobs);
 /* The last chunk when include_usage: "choices":[] and the usage. chat selects the object name. */
 char *owl_openai_usage_chunk(const owl_gen_meta *m, bool chat, const owl_gen_usage *u);
 char *owl_ollama_chat_chunk(const owl_gen_meta *m, const char *text);

@@ -31,6 +31,8 @@ static const char usage[] =
     "  -t, --threads N     threads (default: online CPUs)\n"
     "  --max-queue N       waiting requests before 503 (default 64)\n"
     "  --kv-type T         KV cache type: f16 (default), f32 or q8_0 (half the memory of f16)\n"
+    "  --prefill-chunk N   prompt tokens read per step beside running streams (default 64)\n"
+    "  --no-prefix-cache   read every prompt in full (for measuring the prefix cache)\n"
     "\n"
     "Each request is logged on stderr (method, path, status, tokens, ms); prompts never are.\n"
     "SIGINT or SIGTERM stops accepting, ends running streams and exits 0.\n";
@@ -111,6 +113,13 @@ static int run(int argc, char **argv) {
                 !cli_parse_int("--max-queue", v, 1, 1 << 16, &n))
                 return 1;
             ep.max_queue = (int)n;
+        } else if (cli_flag_is(arg, "--prefill-chunk")) {
+            if (!(v = cli_args_value(&a, "--prefill-chunk")) ||
+                !cli_parse_int("--prefill-chunk", v, 1, 4096, &n))
+                return 1;
+            ep.prefill_chunk = (int)n;
+        } else if (cli_flag_is(arg, "--no-prefix-cache")) {
+            ep.no_prefix_cache = true;
         } else if (cli_flag_is(arg, "--log-json")) {
             cfg.log_json = true;
         } else {

@@ -63,13 +63,25 @@ void *owl_kv_v(const owl_kv_cache *kv, int64_t il, int64_t pos);
 void owl_kv_store(const owl_kv_cache *kv, const owl_vec_ops *ops, void *dst, const float *src,
                   int64_t n);
 
+/* One forward pass: up to n_batch tokens, each with its sequence and position, and the batch
+ * indices whose logits are wanted (in order; n_out rows written to logits). */
+typedef struct owl_ubatch {
+    int n;
+    const int32_t *tokens, *seq, *pos;
+    const int32_t *out;
+    int n_out;
+    float *logits;
+} owl_ubatch;
+
 struct owl_context {
     const owl_model *model;
     owl_context_params params;
     owl_pool *pool;
     const owl_vec_ops *ops;
-    owl_kv_cache kv;
-    int n_past;
+    owl_kv_cache kv;    /* n_seq * n_ctx positions: sequence s owns [s * n_ctx, (s + 1) * n_ctx) */
+    int *n_past;        /* [n_seq] */
+    int *seq_count;     /* [n_seq] scratch of owl_decode_batch */
+    int32_t *ub_seq, *ub_pos, *ub_out; /* [n_batch] scratch of one forward pass */
 
     /* Scratch for one batch of up to n_batch tokens. */
     float *x, *xb, *q, *k, *v, *att_out, *hb, *hb2;
@@ -80,8 +92,8 @@ struct owl_context {
     int n_logits_cap, n_logits;
 };
 
-/* The forward pass over n tokens (n <= n_batch) at positions n_past..; writes logits of the
- * last token, or of all of them, into c->logits. */
-void owl_forward(owl_context *c, const int32_t *tokens, int n, bool all_logits);
+/* The forward pass over one ubatch (n <= n_batch); the caller has checked every token, sequence
+ * and position. */
+void owl_forward(owl_context *c, const owl_ubatch *ub);
 
 #endif

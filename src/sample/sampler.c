@@ -229,9 +229,43 @@ static size_t select_top(cand *c, size_t n, size_t k) {
     return k;
 }
 
+/* Greedy with no penalty in force: the argmax of logits + bias, found without building the
+ * candidate array (a server step samples every slot in a row on one thread). The biased tokens
+ * are marked in the penalty counts (zero outside apply_penalties) and weighed on their own; ties
+ * go to the lower id, as in the full chain. */
+static int32_t greedy_direct(owl_sampler *s, const float *logits) {
+    const owl_sampler_params *p = &s->p;
+    for (size_t i = 0; i < p->n_logit_bias; i++) s->counts[p->logit_bias[i].token] = 1;
+    int64_t best = -1;
+    float bv = -INFINITY;
+    for (int64_t i = 0; i < s->n_vocab; i++) {
+        if (!s->counts[i] && (best < 0 || logits[i] > bv)) {
+            best = i;
+            bv = logits[i];
+        }
+    }
+    for (size_t i = 0; i < p->n_logit_bias; i++) {
+        const int32_t t = p->logit_bias[i].token;
+        if (!s->counts[t]) continue; /* a token listed twice is weighed once */
+        s->counts[t] = 0;
+        float v = logits[t];
+        for (size_t k = 0; k < p->n_logit_bias; k++)
+            if (p->logit_bias[k].token == t) v += p->logit_bias[k].bias;
+        if (best < 0 || v > bv || (v == bv && t < best)) {
+            best = t;
+            bv = v;
+        }
+    }
+    return (int32_t)best;
+}
+
 int32_t owl_sampler_sample(owl_sampler *s, const float *logits) {
     const owl_sampler_params *p = &s->p;
     const size_t nv = (size_t)s->n_vocab;
+    if (p->temperature <= 0 &&
+        (s->n_recent == 0 || (p->repeat_penalty == 1.0f && p->presence_penalty == 0.0f &&
+                              p->frequency_penalty == 0.0f)))
+        return greedy_direct(s, logits);
     cand *c = s->c;
     for (size_t i = 0; i < nv; i++) c[i] = (cand){.logit = logits[i], .id = (int32_t)i};
     for (size_t i = 0; i < p->n_logit_bias; i++) c[p->logit_bias[i].token].logit += p->logit_bias[i].bias;
@@ -278,4 +312,35 @@ int32_t owl_sampler_sample(owl_sampler *s, const float *logits) {
         if (r < cum) return c[i].id;
     }
     return c[n - 1].id;
+}
+
+/* ---- log-probabilities ------------------------------------------------------------------------ */
+
+float owl_logprobs(const float *logits, int64_t n_vocab, int32_t token, int n_top,
+                   owl_token_logprob *top) {
+    if (n_top < 0) n_top = 0;
+    if (n_top > OWL_MAX_TOP_LOGPROBS) n_top = OWL_MAX_TOP_LOGPROBS;
+    if (n_top > n_vocab) n_top = (int)n_vocab;
+    /* log p_i = l_i - max - log Σ exp(l_j - max), the sum in double. One pass finds the maximum
+     * and keeps the n_top largest logits in a small sorted array (n_top <= 20, so insertion is
+     * cheap and most logits are rejected by one comparison). */
+    float maxv = -INFINITY;
+    int have = 0;
+    for (int64_t i = 0; i < n_vocab; i++) {
+        const float l = logits[i];
+        if (l > maxv) maxv = l;
+        if (n_top == 0 || (have == n_top && !(l > top[have - 1].logprob))) continue;
+        int at = have < n_top ? have++ : n_top - 1;
+        while (at > 0 && l > top[at - 1].logprob) {
+            top[at] = top[at - 1];
+            at--;
+        }
+        top[at] = (owl_token_logprob){(int32_t)i, l};
+    }
+    double sum = 0;
+    for (int64_t i = 0; i < n_vocab; i++) sum += exp((double)logits[i] - maxv);
+    const double lse = (double)maxv + log(sum);
+    for (int i = 0; i < have; i++) top[i].logprob = (float)((double)top[i].logprob - lse);
+    if (token < 0 || token >= n_vocab) return -INFINITY;
+    return (float)((double)logits[token] - lse);
 }

@@ -3,6 +3,7 @@
  * text_completion) with the field sets and order of the public API. */
 #include "server/api_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,9 @@ static int parse_common(const json_t *o, owl_gen_request *r, owl_api_error *e) {
     if (api_get_stop(o, "stop", "stop", 16, r, e) < 0) return -1;
     if (api_get_string(o, "user", "user", &r->user, e) < 0) return -1;
     if (api_get_bool(o, "stream", "stream", &r->stream, e) < 0) return -1;
+    bool cache_prompt = true;
+    if (api_get_bool(o, "cache_prompt", "cache_prompt", &cache_prompt, e) < 0) return -1;
+    r->no_prompt_cache = !cache_prompt;
 
     const json_t *so = json_object_get(o, "stream_options");
     if (so && !json_is_null(so)) {
@@ -211,6 +215,102 @@ static json_t *usage_json(const owl_gen_usage *u) {
     return o;
 }
 
+/* ---- logprobs --------------------------------------------------------------------------------- */
+
+static json_t *logprobs_json(const json_t *lp) {
+    return lp ? json_deep_copy(lp) : json_null();
+}
+
+/* A token's bytes as a JSON string: whole UTF-8 characters kept, any other byte as U+FFFD. */
+static json_t *token_string(const char *b, size_t n) {
+    char *o = malloc(n * 3 + 1);
+    if (!o) return json_string("");
+    size_t at = 0;
+    for (size_t i = 0; i < n;) {
+        int k = owl_utf8_len((unsigned char)b[i]);
+        if (k > 0 && i + (size_t)k <= n && b[i] != '\0' && owl_utf8_valid(b + i, (size_t)k)) {
+            memcpy(o + at, b + i, (size_t)k);
+            at += (size_t)k;
+            i += (size_t)k;
+        } else {
+            memcpy(o + at, "\xEF\xBF\xBD", 3);
+            at += 3;
+            i++;
+        }
+    }
+    json_t *s = json_stringn(o, at);
+    free(o);
+    return s ? s : json_string("");
+}
+
+/* OpenAI's stand-in for a probability too small to write (-inf is not JSON). */
+static json_t *logprob_json(float lp) {
+    return json_real(isfinite(lp) && lp > -9999.0f ? (double)lp : -9999.0);
+}
+
+static json_t *bytes_json(const char *b, size_t n) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(a, json_integer((unsigned char)b[i]));
+    return a;
+}
+
+/* The array acc[key], created when missing. */
+static json_t *member_array(json_t *acc, const char *key) {
+    json_t *a = json_object_get(acc, key);
+    if (!json_is_array(a)) {
+        a = json_array();
+        json_object_set_new(acc, key, a);
+    }
+    return a;
+}
+
+static size_t n_chars(const char *b, size_t n) {
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) c += ((unsigned char)b[i] & 0xC0) != 0x80;
+    return c;
+}
+
+void owl_openai_logprobs_append(json_t *acc, bool chat, const owl_gen_token *t, size_t n,
+                                size_t *text_offset) {
+    if (chat) {
+        json_t *content = member_array(acc, "content");
+        if (!json_object_get(acc, "refusal")) json_object_set_new(acc, "refusal", json_null());
+        for (size_t i = 0; i < n; i++) {
+            json_t *e = json_object();
+            json_object_set_new(e, "token", token_string(t[i].bytes, t[i].len));
+            json_object_set_new(e, "logprob", logprob_json(t[i].logprob));
+            json_object_set_new(e, "bytes", bytes_json(t[i].bytes, t[i].len));
+            json_t *top = json_array();
+            for (int k = 0; k < t[i].n_top; k++) {
+                const owl_gen_top_logprob *a = &t[i].top[k];
+                json_t *x = json_object();
+                json_object_set_new(x, "token", token_string(a->bytes, a->len));
+                json_object_set_new(x, "logprob", logprob_json(a->logprob));
+                json_object_set_new(x, "bytes", bytes_json(a->bytes, a->len));
+                json_array_append_new(top, x);
+            }
+            json_object_set_new(e, "top_logprobs", top);
+            json_array_append_new(content, e);
+        }
+        return;
+    }
+    json_t *tokens = member_array(acc, "tokens"), *lps = member_array(acc, "token_logprobs");
+    json_t *tops = member_array(acc, "top_logprobs"), *offs = member_array(acc, "text_offset");
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(tokens, token_string(t[i].bytes, t[i].len));
+        json_array_append_new(lps, logprob_json(t[i].logprob));
+        json_t *top = json_object();
+        for (int k = 0; k < t[i].n_top; k++) {
+            json_t *key = token_string(t[i].top[k].bytes, t[i].top[k].len);
+            json_object_set_new(top, json_string_value(key), logprob_json(t[i].top[k].logprob));
+            json_decref(key);
+        }
+        json_array_append_new(tops, top);
+        json_array_append_new(offs, json_integer((json_int_t)*text_offset));
+        *text_offset += n_chars(t[i].bytes, t[i].len);
+    }
+}
+
 static void tail(json_t *o, const owl_gen_meta *m) {
     json_object_set_new(o, "system_fingerprint", json_string(m->fingerprint ? m->fingerprint : ""));
 }
@@ -227,7 +327,7 @@ char *owl_openai_chat_response(const owl_gen_meta *m, const owl_gen_choice *c, s
         json_object_set_new(msg, "content", json_string(c[i].text ? c[i].text : ""));
         json_object_set_new(msg, "refusal", json_null());
         json_object_set_new(ch, "message", msg);
-        json_object_set_new(ch, "logprobs", json_null());
+        json_object_set_new(ch, "logprobs", logprobs_json(c[i].logprobs));
         json_object_set_new(ch, "finish_reason", finish_json(c[i].finish));
         json_array_append_new(choices, ch);
     }
@@ -245,7 +345,7 @@ char *owl_openai_completion_response(const owl_gen_meta *m, const owl_gen_choice
         json_t *ch = json_object();
         json_object_set_new(ch, "text", json_string(c[i].text ? c[i].text : ""));
         json_object_set_new(ch, "index", json_integer((json_int_t)i));
-        json_object_set_new(ch, "logprobs", json_null());
+        json_object_set_new(ch, "logprobs", logprobs_json(c[i].logprobs));
         json_object_set_new(ch, "finish_reason", finish_json(c[i].finish));
         json_array_append_new(choices, ch);
     }
@@ -256,7 +356,7 @@ char *owl_openai_completion_response(const owl_gen_meta *m, const owl_gen_choice
 }
 
 char *owl_openai_chat_chunk(const owl_gen_meta *m, int index, const char *role, const char *text,
-                            owl_finish f, bool include_usage) {
+                            owl_finish f, bool include_usage, const json_t *logprobs) {
     json_t *o = head(m, "chat.completion.chunk");
     tail(o, m);
     json_t *ch = json_object();
@@ -265,7 +365,7 @@ char *owl_openai_chat_chunk(const owl_gen_meta *m, int index, const char *role, 
     if (role) json_object_set_new(delta, "role", json_string(role));
     if (text) json_object_set_new(delta, "content", json_string(text));
     json_object_set_new(ch, "delta", delta);
-    json_object_set_new(ch, "logprobs", json_null());
+    json_object_set_new(ch, "logprobs", logprobs_json(logprobs));
     json_object_set_new(ch, "finish_reason", finish_json(f));
     json_t *choices = json_array();
     json_array_append_new(choices, ch);
@@ -275,12 +375,12 @@ char *owl_openai_chat_chunk(const owl_gen_meta *m, int index, const char *role, 
 }
 
 char *owl_openai_completion_chunk(const owl_gen_meta *m, int index, const char *text,
-                                  owl_finish f, bool include_usage) {
+                                  owl_finish f, bool include_usage, const json_t *logprobs) {
     json_t *o = head(m, "text_completion");
     json_t *ch = json_object();
     json_object_set_new(ch, "text", json_string(text ? text : ""));
     json_object_set_new(ch, "index", json_integer(index));
-    json_object_set_new(ch, "logprobs", json_null());
+    json_object_set_new(ch, "logprobs", logprobs_json(logprobs));
     json_object_set_new(ch, "finish_reason", finish_json(f));
     json_t *choices = json_array();
     json_array_append_new(choices, ch);

@@ -45,6 +45,9 @@ void owl_job_prompt_done(owl_job *j, int choice, int prompt_tokens, int cached_t
 /* A piece of generated text for a choice (whole UTF-8 characters; stop strings already held back
  * and removed by the backend). n_tokens is how many tokens the piece covers. */
 void owl_job_text(owl_job *j, int choice, const char *text, size_t len, int n_tokens);
+/* With logprobs requested: the log-probabilities of the tokens that the next owl_job_text of this
+ * choice covers (copied; ignored when the request did not ask for logprobs). */
+void owl_job_logprobs(owl_job *j, int choice, const owl_gen_token *tokens, int n);
 /* The choice is over. Every choice must be finished exactly once. */
 void owl_job_finish(owl_job *j, int choice, owl_finish f);
 /* Fails the whole job (an internal error after submit); unfinished choices end. */

@@ -1,12 +1,19 @@
-/* The engine backend: the model, its tokenizer and chat template, N slots each with its own KV
- * cache, a bounded queue, and one scheduler thread.
+/* The engine backend: the model, its tokenizer and chat template, one context holding N
+ * sequences (one per slot), a bounded queue, and one scheduler thread.
  *
- * Each loop of the scheduler admits queued choices into free slots, then advances every active
- * slot by one step (its whole prompt on admission, one token afterwards), so new requests join
- * between steps and streams interleave. A slot keeps the tokens in its KV cache; a new prompt
- * reuses the longest common prefix (the prefix cache), so a multi-turn chat does not prefill its
- * history again. The forward passes of different slots are still separate calls: one batched
- * pass over all slots needs multi-sequence decoding in the model layer. */
+ * Continuous batching. Each step of the scheduler:
+ *   1. admits queued choices into free slots (between steps, so a new request never waits for
+ *      running ones to end), and ends the slots whose client went away;
+ *   2. gathers one batch: the pending token of every generating slot, then up to prefill_chunk
+ *      prompt tokens of the slots still reading their prompts (oldest first) — a long prompt is
+ *      read over several steps, so the streams already running keep getting a token per step
+ *      (with no stream running, a prompt takes a whole batch of max_batch tokens at once);
+ *   3. runs it as one owl_decode_batch: every weight matrix is read once for all slots;
+ *   4. samples each slot that got logits and streams its text.
+ *
+ * Prefix cache: a slot remembers the tokens in its sequence's KV cache; a new prompt keeps the
+ * longest common prefix and prefills only the rest, and admission picks the free slot whose
+ * cache shares the most with the prompt, so a multi-turn chat never reads its history again. */
 #include "server/engine.h"
 #include "server/job.h"
 
@@ -29,17 +36,32 @@ typedef struct work {
     int n_prompt;
 } work;
 
+/* A generated token whose text is still held back (its log-probabilities, for logprobs). */
+typedef struct held_token {
+    int32_t id;
+    size_t start;   /* where its text starts in slot.held */
+    float logprob;
+    int n_top;
+    owl_token_logprob top[OWL_MAX_TOP_LOGPROBS];
+} held_token;
+
 typedef struct slot {
-    owl_context *ctx;
-    int32_t *cache; /* the tokens in the KV cache, in order */
+    int seq;        /* its sequence in the shared context */
+    int32_t *cache; /* the tokens in the sequence's KV cache, in order */
     int n_cache;
     work w;         /* w.job == NULL: free */
+    uint64_t admitted; /* admission order: the oldest prompt is read first */
     bool prefilled;
+    int n_cached;   /* prompt tokens the prefix cache supplied */
+    int row;        /* this step: the row of its logits, -1 none */
+    int fed;        /* this step: tokens it put into the batch */
     owl_sampler *sampler;
     owl_detok_stream *detok;
     char *held;     /* generated text not yet sent: it may be the start of a stop string */
     size_t n_held, cap_held;
     int held_tokens;
+    held_token *lp; /* logprobs of the held tokens (when the request wants them) */
+    int n_lp, cap_lp;
     int n_gen, max_gen;
     int32_t next;   /* sampled token still to be decoded; -1 none */
 } slot;
@@ -51,8 +73,15 @@ typedef struct engine {
     owl_template *tmpl;
     char *bos, *eos, *name;
     int n_ctx;
+    owl_context *ctx; /* n_slots sequences */
+    int prefill_chunk;
+    int max_batch;    /* tokens per step: the context's n_batch */
+    bool prefix_cache;
     slot *slots;
     int n_slots;
+    uint64_t n_admitted;
+    int32_t *b_tok, *b_seq; /* one step's batch: up to max_batch tokens */
+    bool *b_logits;
     work *queue;
     int n_queue, max_queue;
     pthread_mutex_t mu;
@@ -188,28 +217,111 @@ static void release_slot(engine *e, slot *s) {
     owl_detok_stream_destroy(s->detok);
     s->detok = NULL;
     s->n_held = 0;
+    s->held_tokens = 0;
+    s->n_lp = 0;
     pthread_mutex_lock(&e->mu);
     e->busy--;
     pthread_mutex_unlock(&e->mu);
 }
 
-static void end_choice(engine *e, slot *s, owl_finish f) {
-    if (s->n_held && f != OWL_FINISH_CANCEL) {
-        owl_job_text(s->w.job, s->w.choice, s->held, s->n_held, s->held_tokens);
+/* Hands the logprobs of the first n held tokens to the job (before the text they cover). */
+static void send_logprobs(engine *e, slot *s, int n) {
+    if (n <= 0) return;
+    owl_gen_token toks[16];
+    owl_gen_top_logprob tops[16][OWL_MAX_TOP_LOGPROBS];
+    for (int done = 0; done < n;) {
+        int k = n - done < 16 ? n - done : 16;
+        for (int i = 0; i < k; i++) {
+            const held_token *h = &s->lp[done + i];
+            owl_str p = owl_token_piece(e->tok, h->id, false);
+            toks[i] = (owl_gen_token){.bytes = p.ptr, .len = p.len, .logprob = h->logprob,
+                                      .top = tops[i], .n_top = h->n_top};
+            for (int t = 0; t < h->n_top; t++) {
+                owl_str q = owl_token_piece(e->tok, h->top[t].token, false);
+                tops[i][t] = (owl_gen_top_logprob){q.ptr, q.len, h->top[t].logprob};
+            }
+        }
+        owl_job_logprobs(s->w.job, s->w.choice, toks, k);
+        done += k;
     }
+}
+
+/* Sends n bytes of held text and the logprobs of every held token whose text starts in them. */
+static void send_held(engine *e, slot *s, size_t n) {
+    int k = 0;
+    while (k < s->n_lp && s->lp[k].start < n) k++;
+    send_logprobs(e, s, k);
+    owl_job_text(s->w.job, s->w.choice, s->held, n, s->held_tokens);
+    if (s->n_lp == 0) return; /* no logprobs wanted (s->lp may be NULL) */
+    memmove(s->lp, s->lp + k, (size_t)(s->n_lp - k) * sizeof *s->lp);
+    s->n_lp -= k;
+    for (int i = 0; i < s->n_lp; i++) s->lp[i].start -= s->lp[i].start < n ? s->lp[i].start : n;
+}
+
+static void end_choice(engine *e, slot *s, owl_finish f) {
+    if (s->n_held && f != OWL_FINISH_CANCEL) send_held(e, s, s->n_held);
     owl_job_finish(s->w.job, s->w.choice, f);
     release_slot(e, s);
+}
+
+/* Fails the slot's job after a decode error; its sequence starts over empty. */
+static void fail_slot(engine *e, slot *s, const char *msg) {
+    owl_job_fail(s->w.job, msg);
+    owl_job_finish(s->w.job, s->w.choice, OWL_FINISH_STOP);
+    s->n_cache = 0;
+    owl_context_seq_truncate(e->ctx, s->seq, 0);
+    release_slot(e, s);
+}
+
+/* The longest prefix of the prompt that the slot's KV cache already holds; at least the last
+ * prompt token is run again so that its logits exist. */
+static int common_prefix(const engine *e, const slot *s, const work *w) {
+    if (!e->prefix_cache || owl_job_request(w->job)->no_prompt_cache) return 0;
+    int n = 0;
+    while (n < s->n_cache && n < w->n_prompt && s->cache[n] == w->prompt[n]) n++;
+    return n == w->n_prompt ? n - 1 : n;
+}
+
+/* Prefix cache across slots: when another slot, busy or not, holds at least BORROW_MIN more
+ * tokens of the prompt than this one, its positions are copied instead of run again (a shared
+ * system prompt, several users of one document). A copy is a memcpy per layer, far cheaper than
+ * the forward pass over the same tokens. */
+#define BORROW_MIN 8
+
+static void borrow_prefix(engine *e, slot *s, const work *w) {
+    const slot *from = NULL;
+    int best = s->n_cached + BORROW_MIN - 1;
+    for (int i = 0; i < e->n_slots; i++) {
+        const slot *o = &e->slots[i];
+        if (o == s) continue;
+        int c = common_prefix(e, o, w);
+        if (c > best) {
+            best = c;
+            from = o;
+        }
+    }
+    if (!from) return;
+    owl_context_seq_copy(e->ctx, from->seq, s->seq, best);
+    memcpy(s->cache, from->cache, (size_t)best * sizeof *s->cache);
+    s->n_cache = s->n_cached = best;
 }
 
 static bool start_slot(engine *e, slot *s, work w) {
     const owl_gen_request *r = owl_job_request(w.job);
     s->w = w;
+    s->admitted = e->n_admitted++;
     s->prefilled = false;
     s->n_gen = 0;
     s->next = -1;
     s->n_held = 0;
     s->held_tokens = 0;
+    s->n_lp = 0;
     s->max_gen = r->max_tokens < 0 ? INT32_MAX : r->max_tokens;
+    /* Prefix cache: keep what the sequence already holds of this prompt. */
+    s->n_cached = common_prefix(e, s, &w);
+    owl_context_seq_truncate(e->ctx, s->seq, s->n_cached);
+    s->n_cache = s->n_cached;
+    borrow_prefix(e, s, &w);
     owl_sampler_params sp = owl_sampler_default_params();
     const owl_gen_sampling *g = &r->sampling;
     sp.temperature = g->temperature;
@@ -265,14 +377,15 @@ static bool held_push(slot *s, const char *t, size_t n) {
 }
 
 /* Sends what can no longer become part of a stop string; true when a stop string matched. */
-static bool release_text(slot *s) {
+static bool release_text(engine *e, slot *s) {
     const owl_gen_request *r = owl_job_request(s->w.job);
     size_t send = 0;
     const bool hit = owl_stop_scan(s->held, s->n_held, (const char *const *)r->stop, r->n_stop, &send);
-    if (send) owl_job_text(s->w.job, s->w.choice, s->held, send, s->held_tokens);
+    if (send) send_held(e, s, send);
     if (hit) {
         s->n_held = 0;
         s->held_tokens = 0;
+        s->n_lp = 0;
         return true;
     }
     if (send) {
@@ -283,52 +396,29 @@ static bool release_text(slot *s) {
     return false;
 }
 
-static bool cache_append(slot *s, const int32_t *t, int n) {
-    memcpy(s->cache + s->n_cache, t, (size_t)n * sizeof *t);
-    s->n_cache += n;
-    return true;
+/* Records the log-probabilities of a sampled token (from the raw logits) with the held text. */
+static void note_logprobs(engine *e, slot *s, const float *logits, int32_t tok) {
+    const owl_gen_request *r = owl_job_request(s->w.job);
+    if (!r->logprobs) return;
+    if (s->n_lp == s->cap_lp) {
+        int cap = s->cap_lp ? s->cap_lp * 2 : 16;
+        held_token *p = realloc(s->lp, (size_t)cap * sizeof *p);
+        if (!p) return;
+        s->lp = p;
+        s->cap_lp = cap;
+    }
+    held_token *h = &s->lp[s->n_lp++];
+    h->id = tok;
+    h->start = s->n_held;
+    h->n_top = r->top_logprobs;
+    h->logprob = owl_logprobs(logits, owl_model_hparams(e->model)->n_vocab, tok, h->n_top, h->top);
+    if (h->n_top > owl_model_hparams(e->model)->n_vocab) h->n_top = (int)owl_model_hparams(e->model)->n_vocab;
 }
 
-static void step(engine *e, slot *s) {
-    owl_job *j = s->w.job;
+/* Samples the slot's next token from its logits and streams its text; ends the choice on an
+ * end-of-generation token, a stop string or a length limit. */
+static void sample_slot(engine *e, slot *s, const float *logits) {
     owl_error err = {{0}};
-    if (owl_job_cancelled(j)) {
-        end_choice(e, s, OWL_FINISH_CANCEL);
-        return;
-    }
-    if (!s->prefilled) {
-        /* Prefix cache: keep what the KV already holds of this prompt; at least the last prompt
-         * token is run again so that its logits exist. */
-        int common = 0;
-        while (common < s->n_cache && common < s->w.n_prompt && s->cache[common] == s->w.prompt[common]) common++;
-        if (common == s->w.n_prompt) common--;
-        owl_context_truncate(s->ctx, common);
-        s->n_cache = common;
-        if (owl_decode(s->ctx, s->w.prompt + common, s->w.n_prompt - common, false, &err) < 0) {
-            owl_job_fail(j, err.msg);
-            owl_job_finish(j, s->w.choice, OWL_FINISH_STOP);
-            s->n_cache = 0;
-            owl_context_truncate(s->ctx, 0);
-            release_slot(e, s);
-            return;
-        }
-        cache_append(s, s->w.prompt + common, s->w.n_prompt - common);
-        s->prefilled = true;
-        owl_job_prompt_done(j, s->w.choice, s->w.n_prompt, common);
-        if (s->max_gen == 0) { /* Ollama's num_predict 0: only the prompt */
-            end_choice(e, s, OWL_FINISH_LENGTH);
-            return;
-        }
-    } else if (s->next >= 0) {
-        if (owl_decode(s->ctx, &s->next, 1, false, &err) < 0) {
-            owl_job_fail(j, err.msg);
-            end_choice(e, s, OWL_FINISH_STOP);
-            return;
-        }
-        cache_append(s, &s->next, 1);
-        s->next = -1;
-    }
-    const float *logits = owl_context_logits(s->ctx, 0);
     int32_t tok = owl_sampler_sample(s->sampler, logits);
     owl_sampler_accept(s->sampler, tok);
     s->n_gen++;
@@ -337,11 +427,12 @@ static void step(engine *e, slot *s) {
         end_choice(e, s, OWL_FINISH_STOP);
         return;
     }
+    note_logprobs(e, s, logits, tok);
     const char *piece = NULL;
     size_t n = 0;
     if (owl_detok_stream_push(s->detok, tok, &piece, &n, &err) == 0 && n) held_push(s, piece, n);
     s->held_tokens++;
-    if (release_text(s)) {
+    if (release_text(e, s)) {
         end_choice(e, s, OWL_FINISH_STOP);
         return;
     }
@@ -354,17 +445,105 @@ static void step(engine *e, slot *s) {
     s->next = tok;
 }
 
+/* The prefilling slot that has waited longest and still has prompt tokens outside the batch. */
+static slot *oldest_prefilling(engine *e) {
+    slot *best = NULL;
+    for (int i = 0; i < e->n_slots; i++) {
+        slot *s = &e->slots[i];
+        if (!s->w.job || s->prefilled || s->fed) continue;
+        if (!best || s->admitted < best->admitted) best = s;
+    }
+    return best;
+}
+
+static void add_token(engine *e, int *n, int *rows, slot *s, int32_t tok, bool logits) {
+    e->b_tok[*n] = tok;
+    e->b_seq[*n] = s->seq;
+    e->b_logits[*n] = logits;
+    if (logits) s->row = (*rows)++;
+    s->fed++;
+    (*n)++;
+}
+
+/* One step over every active slot (see the top of the file). */
+static void step(engine *e) {
+    for (int i = 0; i < e->n_slots; i++) {
+        slot *s = &e->slots[i];
+        s->row = -1;
+        s->fed = 0;
+        if (s->w.job && owl_job_cancelled(s->w.job)) end_choice(e, s, OWL_FINISH_CANCEL);
+    }
+    int n = 0, rows = 0;
+    for (int i = 0; i < e->n_slots; i++) {
+        slot *s = &e->slots[i];
+        if (s->w.job && s->prefilled && s->next >= 0) add_token(e, &n, &rows, s, s->next, true);
+    }
+    /* Prompts share the chunk when streams wait on this step, and the whole batch otherwise. */
+    int budget = n > 0 ? e->prefill_chunk : e->max_batch;
+    for (slot *s; budget > 0 && (s = oldest_prefilling(e));) {
+        int left = s->w.n_prompt - s->n_cache, take = left < budget ? left : budget;
+        for (int k = 0; k < take; k++)
+            add_token(e, &n, &rows, s, s->w.prompt[s->n_cache + k], k == left - 1);
+        budget -= take;
+    }
+    if (n == 0) return;
+    owl_error err = {{0}};
+    owl_batch b = {.n_tokens = n, .tokens = e->b_tok, .seq_ids = e->b_seq, .logits = e->b_logits};
+    if (owl_decode_batch(e->ctx, &b, &err) < 0) {
+        /* Nothing was changed: every slot that was in the batch fails. */
+        for (int i = 0; i < e->n_slots; i++)
+            if (e->slots[i].w.job && e->slots[i].fed) fail_slot(e, &e->slots[i], err.msg);
+        return;
+    }
+    for (int i = 0; i < e->n_slots; i++) {
+        slot *s = &e->slots[i];
+        if (!s->w.job || !s->fed) continue;
+        if (s->prefilled) {
+            s->cache[s->n_cache++] = s->next;
+            s->next = -1;
+        } else {
+            memcpy(s->cache + s->n_cache, s->w.prompt + s->n_cache, (size_t)s->fed * sizeof *s->cache);
+            s->n_cache += s->fed;
+            if (s->row < 0) continue; /* more of the prompt next step */
+            s->prefilled = true;
+            owl_job_prompt_done(s->w.job, s->w.choice, s->w.n_prompt, s->n_cached);
+            if (s->max_gen == 0) { /* Ollama's num_predict 0: only the prompt */
+                end_choice(e, s, OWL_FINISH_LENGTH);
+                continue;
+            }
+        }
+        sample_slot(e, s, owl_context_logits(e->ctx, s->row));
+    }
+}
+
+/* The free slot for a prompt: the one whose cache shares the longest prefix with it; among
+ * equals the least recently admitted, so that the caches of recent conversations survive. */
+static slot *pick_slot(engine *e, const work *w) {
+    slot *best = NULL;
+    int best_common = -1;
+    for (int i = 0; i < e->n_slots; i++) {
+        slot *s = &e->slots[i];
+        if (s->w.job) continue;
+        int c = common_prefix(e, s, w);
+        if (c > best_common || (c == best_common && s->admitted < best->admitted)) {
+            best = s;
+            best_common = c;
+        }
+    }
+    return best;
+}
+
 static void *scheduler(void *arg) {
     engine *e = arg;
     pthread_mutex_lock(&e->mu);
     for (;;) {
         /* admit */
-        for (int i = 0; i < e->n_slots && e->n_queue > 0; i++) {
-            if (e->slots[i].w.job) continue;
+        slot *s;
+        while (e->n_queue > 0 && (s = pick_slot(e, &e->queue[0]))) {
             work w = e->queue[0];
             memmove(e->queue, e->queue + 1, (size_t)(--e->n_queue) * sizeof *e->queue);
             pthread_mutex_unlock(&e->mu);
-            start_slot(e, &e->slots[i], w);
+            start_slot(e, s, w);
             pthread_mutex_lock(&e->mu);
         }
         int active = 0;
@@ -376,12 +555,10 @@ static void *scheduler(void *arg) {
         }
         bool quit = e->quit;
         pthread_mutex_unlock(&e->mu);
-        for (int i = 0; i < e->n_slots; i++) {
-            slot *s = &e->slots[i];
-            if (!s->w.job) continue;
-            if (quit) owl_job_cancel(s->w.job);
-            step(e, s);
-        }
+        if (quit)
+            for (int i = 0; i < e->n_slots; i++)
+                if (e->slots[i].w.job) owl_job_cancel(e->slots[i].w.job);
+        step(e);
         pthread_mutex_lock(&e->mu);
     }
     /* what is still queued ends as cancelled */
@@ -428,8 +605,10 @@ owl_backend *owl_engine_backend_new(const char *path, const owl_engine_params *p
         const owl_gguf_array *toks = owl_gguf_get_array(g, "tokenizer.ggml.tokens");
         owl_str arch_s = {0};
         char *arch = owl_gguf_get_str(g, "general.architecture", &arch_s) ? owl_str_dup(arch_s) : NULL;
-        src = owl_chat_builtin_detect(arch, toks && toks->type == OWL_GGUF_STRING ? toks->strs : NULL,
-                                      toks && toks->type == OWL_GGUF_STRING ? (size_t)toks->n : 0);
+        /* detection names a built-in template; its source is looked up by that name */
+        const char *builtin = owl_chat_builtin_detect(arch, toks && toks->type == OWL_GGUF_STRING ? toks->strs : NULL,
+                                                      toks && toks->type == OWL_GGUF_STRING ? (size_t)toks->n : 0);
+        src = builtin ? owl_chat_builtin(builtin) : NULL;
         free(arch);
         src_len = src ? strlen(src) : 0;
     }
@@ -449,13 +628,28 @@ owl_backend *owl_engine_backend_new(const char *path, const owl_engine_params *p
         owl_errorf(err, "out of memory");
         goto fail;
     }
+    e->prefill_chunk = p->prefill_chunk > 0 ? p->prefill_chunk : 64;
+    e->prefix_cache = !p->no_prefix_cache;
+    /* One forward pass per step: a token of every slot plus one prefill chunk. */
     owl_context_params cp = owl_context_default_params();
     cp.n_ctx = p->n_ctx;
     cp.n_threads = p->n_threads;
     cp.kv_type = p->kv_type;
+    cp.n_seq = e->n_slots;
+    e->max_batch = e->n_slots + e->prefill_chunk > 256 ? e->n_slots + e->prefill_chunk : 256;
+    cp.n_batch = e->max_batch;
+    if (!(e->ctx = owl_context_new(e->model, &cp, err))) goto fail;
+    e->n_ctx = owl_context_n_ctx(e->ctx);
+    size_t nb = (size_t)e->max_batch;
+    e->b_tok = malloc(nb * sizeof *e->b_tok);
+    e->b_seq = malloc(nb * sizeof *e->b_seq);
+    e->b_logits = malloc(nb * sizeof *e->b_logits);
+    if (!e->b_tok || !e->b_seq || !e->b_logits) {
+        owl_errorf(err, "out of memory");
+        goto fail;
+    }
     for (int i = 0; i < e->n_slots; i++) {
-        if (!(e->slots[i].ctx = owl_context_new(e->model, &cp, err))) goto fail;
-        e->n_ctx = owl_context_n_ctx(e->slots[i].ctx);
+        e->slots[i].seq = i;
         e->slots[i].cache = malloc((size_t)e->n_ctx * sizeof(int32_t));
         if (!e->slots[i].cache) {
             owl_errorf(err, "out of memory");
@@ -484,10 +678,14 @@ void owl_engine_backend_destroy(owl_backend *b) {
         pthread_join(e->thread, NULL);
     }
     for (int i = 0; e->slots && i < e->n_slots; i++) {
-        owl_context_destroy(e->slots[i].ctx);
         free(e->slots[i].cache);
         free(e->slots[i].held);
+        free(e->slots[i].lp);
     }
+    owl_context_destroy(e->ctx);
+    free(e->b_tok);
+    free(e->b_seq);
+    free(e->b_logits);
     free(e->slots);
     free(e->queue);
     owl_template_destroy(e->tmpl);

@@ -11,6 +11,8 @@ typedef struct owl_engine_params {
     int n_threads; /* 0 = online CPUs */
     int max_queue; /* choices waiting for a slot before 503 (default 64) */
     owl_type kv_type; /* KV cache type: OWL_TYPE_F16 (set it: 0 is F32), F32 or Q8_0 */
+    int prefill_chunk;     /* prompt tokens read per step beside the running slots (default 64) */
+    bool no_prefix_cache;  /* every prompt is read in full (for measuring the prefix cache) */
 } owl_engine_params;
 
 owl_backend *owl_engine_backend_new(const char *model_path, const owl_engine_params *p,

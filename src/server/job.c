@@ -17,6 +17,10 @@ typedef struct choice {
     size_t len, cap;
     bool started;
     owl_finish finish;
+    /* logprobs: the whole choice's (non-streaming), or those waiting for the next text chunk
+     * (streaming); text_offset counts the characters already covered. */
+    json_t *lp;
+    size_t lp_offset, sent_chars;
 } choice;
 
 struct owl_job {
@@ -113,7 +117,10 @@ void owl_job_release(owl_job *j) {
     int left = --j->refs;
     pthread_mutex_unlock(&j->mu);
     if (left > 0) return;
-    for (int i = 0; i < j->n_choices; i++) free(j->ch[i].text);
+    for (int i = 0; i < j->n_choices; i++) {
+        free(j->ch[i].text);
+        json_decref(j->ch[i].lp);
+    }
     free(j->ch);
     free(j->model);
     free(j->out);
@@ -178,7 +185,7 @@ static void start_choice(owl_job *j, int c) {
     j->ch[c].started = true;
     if (j->req.stream && j->req.kind == OWL_API_OPENAI_CHAT) {
         emit_json(j, owl_openai_chat_chunk(&j->meta, c, "assistant", "", OWL_FINISH_NONE,
-                                           j->req.include_usage));
+                                           j->req.include_usage, NULL));
     }
 }
 
@@ -223,6 +230,13 @@ static void finalize(owl_job *j) {
             for (int i = 0; i < j->n_choices; i++) {
                 cs[i].text = j->ch[i].text ? j->ch[i].text : "";
                 cs[i].finish = j->ch[i].finish;
+                if (j->req.logprobs && is_openai(j)) {
+                    /* a choice without tokens still gets the empty shape */
+                    if (!j->ch[i].lp) j->ch[i].lp = json_object();
+                    size_t off = 0;
+                    owl_openai_logprobs_append(j->ch[i].lp, j->req.kind == OWL_API_OPENAI_CHAT, NULL, 0, &off);
+                    cs[i].logprobs = j->ch[i].lp;
+                }
             }
             size_t n = (size_t)j->n_choices;
             switch (j->req.kind) {
@@ -284,6 +298,22 @@ static char *utf8_clean(const char *text, size_t len, size_t *out_len) {
     return o;
 }
 
+void owl_job_logprobs(owl_job *j, int c, const owl_gen_token *tokens, int n) {
+    if (c < 0 || c >= j->n_choices || n <= 0 || !j->req.logprobs || !is_openai(j)) return;
+    pthread_mutex_lock(&j->mu);
+    choice *ch = &j->ch[c];
+    if (!j->done && !ch->finish) {
+        if (!ch->lp) ch->lp = json_object();
+        /* offsets count from the text actually sent (a first token's leading space may have
+         * been dropped by the detokenizer) */
+        ch->lp_offset = ch->sent_chars;
+        if (ch->lp)
+            owl_openai_logprobs_append(ch->lp, j->req.kind == OWL_API_OPENAI_CHAT, tokens, (size_t)n,
+                                       &ch->lp_offset);
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
 void owl_job_text(owl_job *j, int c, const char *raw, size_t raw_len, int n_tokens) {
     if (c < 0 || c >= j->n_choices) return;
     size_t len;
@@ -298,23 +328,27 @@ void owl_job_text(owl_job *j, int c, const char *raw, size_t raw_len, int n_toke
     if (!j->t_first) j->t_first = owl_now_ns();
     if (!j->t_prompt) j->t_prompt = j->t_first;
     j->usage.completion_tokens += n_tokens;
+    for (size_t i = 0; i < len; i++) j->ch[c].sent_chars += ((unsigned char)text[i] & 0xC0) != 0x80;
     start_choice(j, c);
     if (j->req.stream) {
         restamp(j);
         switch (j->req.kind) {
         case OWL_API_OPENAI_CHAT:
             emit_json(j, owl_openai_chat_chunk(&j->meta, c, NULL, text, OWL_FINISH_NONE,
-                                               j->req.include_usage));
+                                               j->req.include_usage, j->ch[c].lp));
             break;
         case OWL_API_OPENAI_COMPLETION:
             emit_json(j, owl_openai_completion_chunk(&j->meta, c, text, OWL_FINISH_NONE,
-                                                     j->req.include_usage));
+                                                     j->req.include_usage, j->ch[c].lp));
             break;
         case OWL_API_OLLAMA_CHAT: emit_json(j, owl_ollama_chat_chunk(&j->meta, text)); break;
         case OWL_API_OLLAMA_GENERATE:
             emit_json(j, owl_ollama_generate_chunk(&j->meta, text));
             break;
         }
+        /* a streamed chunk carries the logprobs of its own tokens only */
+        json_decref(j->ch[c].lp);
+        j->ch[c].lp = NULL;
     } else {
         choice *ch = &j->ch[c];
         if (ch->len + len + 1 > ch->cap) {
@@ -344,9 +378,9 @@ static void finish_locked(owl_job *j, int c, owl_finish f) {
     j->n_finished++;
     if (j->req.stream) {
         if (j->req.kind == OWL_API_OPENAI_CHAT) {
-            emit_json(j, owl_openai_chat_chunk(&j->meta, c, NULL, NULL, f, j->req.include_usage));
+            emit_json(j, owl_openai_chat_chunk(&j->meta, c, NULL, NULL, f, j->req.include_usage, NULL));
         } else if (j->req.kind == OWL_API_OPENAI_COMPLETION) {
-            emit_json(j, owl_openai_completion_chunk(&j->meta, c, "", f, j->req.include_usage));
+            emit_json(j, owl_openai_completion_chunk(&j->meta, c, "", f, j->req.include_usage, NULL));
         }
     }
     if (j->n_finished == j->n_choices) finalize(j);

@@ -480,7 +480,7 @@ static void test_gemm(void) {
         const int64_t ns[] = {768, 2304, 100};
         for (int ni = 0; ni < (is_float ? 3 : 2); ni++) {
         const int64_t n = ns[ni];
-        const int64_t rows = 24, n_tok = 7;
+        const int64_t rows = 24, n_tok = 15; /* 8 + 4 + 2 + 1: every token loop of the kernels */
         unsigned long long seed = 500 + ti;
         size_t rb = owl_row_size(types[ti], n), ab = owl_row_size(k->act_type, n);
         size_t xb = owl_kernel_aux_size(k, n);

@@ -177,7 +177,74 @@ static void test_bad_params(void) {
     CHECK(owl_sampler_new(&p, NV, &err) == NULL);
 }
 
+/* Greedy with logit bias (bans, duplicates, ties) picks the argmax of logits + bias, the lower
+ * id on a tie: random cases against a plain reference. */
+static void test_greedy_bias(void) {
+    enum { N = 300 };
+    float l[N], adj[N];
+    uint32_t x = 12345;
+    for (int round = 0; round < 200; round++) {
+        for (int i = 0; i < N; i++) {
+            x = x * 1103515245u + 12345u;
+            l[i] = (float)((x >> 16) % 8); /* few distinct values: many ties */
+        }
+        owl_logit_bias b[6];
+        int nb = round % 7;
+        if (nb > 6) nb = 6;
+        for (int k = 0; k < nb; k++) {
+            x = x * 1103515245u + 12345u;
+            b[k].token = (int32_t)((x >> 8) % 12); /* low ids: duplicates and ties with others */
+            b[k].bias = k == 0 && round % 3 == 0 ? -INFINITY : (float)((int)((x >> 20) % 5) - 2);
+        }
+        memcpy(adj, l, sizeof l);
+        for (int k = 0; k < nb; k++) adj[b[k].token] += b[k].bias;
+        int want = 0;
+        for (int i = 1; i < N; i++)
+            if (adj[i] > adj[want]) want = i;
+        owl_sampler_params p = owl_sampler_default_params();
+        p.temperature = 0;
+        p.logit_bias = b;
+        p.n_logit_bias = (size_t)nb;
+        owl_sampler *s = owl_sampler_new(&p, N, NULL);
+        REQUIRE(s);
+        int got = owl_sampler_sample(s, l);
+        CHECKF(got == want, "round %d: got %d, want %d", round, got, want);
+        /* and a second call (the marks were cleared) gives the same */
+        CHECK_EQ_INT(owl_sampler_sample(s, l), want);
+        owl_sampler_destroy(s);
+    }
+}
+
+/* log-softmax of the raw logits, and the top tokens in order. */
+static void test_logprobs(void) {
+    float l[6] = {1.0f, 3.0f, 2.0f, 3.0f, -1.0f, 0.0f};
+    double z = 0;
+    for (int i = 0; i < 6; i++) z += exp(l[i]);
+    owl_token_logprob top[OWL_MAX_TOP_LOGPROBS];
+    float lp = owl_logprobs(l, 6, 2, 3, top);
+    CHECK(fabs(lp - (2.0 - log(z))) < 1e-5);
+    CHECK_EQ_INT(top[0].token, 1); /* a tie: the lower id first */
+    CHECK_EQ_INT(top[1].token, 3);
+    CHECK_EQ_INT(top[2].token, 2);
+    CHECK(fabs(top[0].logprob - (3.0 - log(z))) < 1e-5);
+    CHECK(fabs(top[2].logprob - lp) < 1e-6);
+    /* More than the vocabulary: all of it, sorted; the probabilities sum to 1. */
+    lp = owl_logprobs(l, 6, 4, 50, top);
+    double sum = 0;
+    for (int i = 0; i < 6; i++) sum += exp(top[i].logprob);
+    CHECK(fabs(sum - 1.0) < 1e-5);
+    CHECK_EQ_INT(top[5].token, 4);
+    CHECK(fabs(top[5].logprob - lp) < 1e-6);
+    /* Large logits do not overflow. */
+    float big[3] = {1000.0f, 1000.0f, 0.0f};
+    lp = owl_logprobs(big, 3, 0, 0, NULL);
+    CHECK(fabs(lp - (float)-log(2.0)) < 1e-5);
+    CHECK(isinf(owl_logprobs(big, 3, 7, 0, NULL)));
+}
+
 int main(void) {
+    RUN(test_logprobs);
+    RUN(test_greedy_bias);
     RUN(test_greedy);
     RUN(test_seed_reproducible);
     RUN(test_distribution);

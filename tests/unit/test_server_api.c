@@ -200,7 +200,7 @@ static void test_error_json(void) {
 
 static void test_openai_responses(void) {
     owl_gen_usage u = {.prompt_tokens = 10, .completion_tokens = 3, .cached_tokens = 4};
-    owl_gen_choice c[2] = {{"Hi \"you\"", OWL_FINISH_STOP}, {"x", OWL_FINISH_LENGTH}};
+    owl_gen_choice c[2] = {{"Hi \"you\"", OWL_FINISH_STOP, NULL}, {"x", OWL_FINISH_LENGTH, NULL}};
     char *s = owl_openai_chat_response(&meta, c, 2, &u);
     CHECK_STR(s, "{\"id\":\"chatcmpl-abc\",\"object\":\"chat.completion\",\"created\":1700000000,"
                  "\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
@@ -221,7 +221,7 @@ static void test_openai_responses(void) {
 }
 
 static void test_openai_chunks(void) {
-    char *s = owl_openai_chat_chunk(&meta, 0, "assistant", "", OWL_FINISH_NONE, false);
+    char *s = owl_openai_chat_chunk(&meta, 0, "assistant", "", OWL_FINISH_NONE, false, NULL);
     CHECK_STR(s, "{\"id\":\"chatcmpl-abc\",\"object\":\"chat.completion.chunk\",\"created\":"
                  "1700000000,\"model\":\"m\",\"system_fingerprint\":\"fp_x\",\"choices\":[{\"index\":"
                  "0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,"
@@ -231,13 +231,13 @@ static void test_openai_chunks(void) {
     CHECK(n == strlen(s) + 8 && strncmp(f, "data: {", 7) == 0 && strcmp(f + n - 3, "}\n\n") == 0);
     free(f);
     free(s);
-    s = owl_openai_chat_chunk(&meta, 1, NULL, "lo", OWL_FINISH_NONE, true);
+    s = owl_openai_chat_chunk(&meta, 1, NULL, "lo", OWL_FINISH_NONE, true, NULL);
     CHECK_STR(s, "{\"id\":\"chatcmpl-abc\",\"object\":\"chat.completion.chunk\",\"created\":"
                  "1700000000,\"model\":\"m\",\"system_fingerprint\":\"fp_x\",\"choices\":[{\"index\":"
                  "1,\"delta\":{\"content\":\"lo\"},\"logprobs\":null,\"finish_reason\":null}],"
                  "\"usage\":null}");
     free(s);
-    s = owl_openai_chat_chunk(&meta, 0, NULL, NULL, OWL_FINISH_LENGTH, false);
+    s = owl_openai_chat_chunk(&meta, 0, NULL, NULL, OWL_FINISH_LENGTH, false, NULL);
     CHECK_STR(s, "{\"id\":\"chatcmpl-abc\",\"object\":\"chat.completion.chunk\",\"created\":"
                  "1700000000,\"model\":\"m\",\"system_fingerprint\":\"fp_x\",\"choices\":[{\"index\":"
                  "0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"length\"}]}");
@@ -249,12 +249,48 @@ static void test_openai_chunks(void) {
                  "\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":1,\"total_tokens\":3,"
                  "\"prompt_tokens_details\":{\"cached_tokens\":0}}}");
     free(s);
-    s = owl_openai_completion_chunk(&meta, 0, "ab", OWL_FINISH_NONE, false);
+    s = owl_openai_completion_chunk(&meta, 0, "ab", OWL_FINISH_NONE, false, NULL);
     CHECK_STR(s, "{\"id\":\"chatcmpl-abc\",\"object\":\"text_completion\",\"created\":1700000000,"
                  "\"model\":\"m\",\"choices\":[{\"text\":\"ab\",\"index\":0,\"logprobs\":null,"
                  "\"finish_reason\":null}],\"system_fingerprint\":\"fp_x\"}");
     free(s);
     CHECK_STR(OWL_SSE_DONE, "data: [DONE]\n\n");
+}
+
+/* logprobs in both shapes; a token holding half a character shows U+FFFD but its exact bytes. */
+static void test_openai_logprobs(void) {
+    owl_gen_top_logprob top[2] = {{"Hi", 2, -0.5f}, {"\xC3", 1, -1.0f}};
+    owl_gen_token t[2] = {{"Hi", 2, -0.5f, top, 2}, {"\xC3", 1, -INFINITY, NULL, 0}};
+    json_t *acc = json_object();
+    size_t off = 0;
+    owl_openai_logprobs_append(acc, true, t, 1, &off);
+    owl_openai_logprobs_append(acc, true, t + 1, 1, &off);
+    char *s = owl_openai_chat_chunk(&meta, 0, NULL, "Hi", OWL_FINISH_NONE, false, acc);
+    CHECK_STR(s, "{\"id\":\"chatcmpl-abc\",\"object\":\"chat.completion.chunk\",\"created\":"
+                 "1700000000,\"model\":\"m\",\"system_fingerprint\":\"fp_x\",\"choices\":[{\"index\":"
+                 "0,\"delta\":{\"content\":\"Hi\"},\"logprobs\":{\"content\":[{\"token\":\"Hi\","
+                 "\"logprob\":-0.5,\"bytes\":[72,105],\"top_logprobs\":[{\"token\":\"Hi\",\"logprob\":"
+                 "-0.5,\"bytes\":[72,105]},{\"token\":\"\xEF\xBF\xBD\",\"logprob\":-1.0,\"bytes\":[195]}]},"
+                 "{\"token\":\"\xEF\xBF\xBD\",\"logprob\":-9999.0,\"bytes\":[195],\"top_logprobs\":[]}],"
+                 "\"refusal\":null},\"finish_reason\":null}]}");
+    free(s);
+    json_decref(acc);
+
+    acc = json_object();
+    off = 3;
+    owl_openai_logprobs_append(acc, false, t, 2, &off);
+    CHECK_EQ_INT(off, 6);
+    owl_gen_choice c = {"Hi", OWL_FINISH_LENGTH, acc};
+    owl_gen_usage u = {.prompt_tokens = 1, .completion_tokens = 2};
+    s = owl_openai_completion_response(&meta, &c, 1, &u);
+    CHECK_STR(s, "{\"id\":\"chatcmpl-abc\",\"object\":\"text_completion\",\"created\":1700000000,"
+                 "\"model\":\"m\",\"choices\":[{\"text\":\"Hi\",\"index\":0,\"logprobs\":{\"tokens\":"
+                 "[\"Hi\",\"\xEF\xBF\xBD\"],\"token_logprobs\":[-0.5,-9999.0],\"top_logprobs\":[{\"Hi\":-0.5,"
+                 "\"\xEF\xBF\xBD\":-1.0},{}],\"text_offset\":[3,5]},\"finish_reason\":\"length\"}],"
+                 "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3,"
+                 "\"prompt_tokens_details\":{\"cached_tokens\":0}},\"system_fingerprint\":\"fp_x\"}");
+    free(s);
+    json_decref(acc);
 }
 
 static void test_ollama_responses(void) {
@@ -374,6 +410,7 @@ int main(void) {
     RUN(test_error_json);
     RUN(test_openai_responses);
     RUN(test_openai_chunks);
+    RUN(test_openai_logprobs);
     RUN(test_ollama_responses);
     RUN(test_rfc3339);
     RUN(test_parse_truncations);
