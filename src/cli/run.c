@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "owl/chat.h"
 #include "owl/model.h"
+#include "cli/store_cli.h"
 #include "owl/sample.h"
 #include "owl/tokenizer.h"
 
@@ -332,6 +333,17 @@ static int parse(int argc, char **argv, run_opts *o) {
 static int run(int argc, char **argv) {
     run_opts o = {.n_predict = -1, .sp = owl_sampler_default_params()};
     if (parse(argc, argv, &o)) return 1;
+    /* A store name brings its Modelfile defaults; options on the command line still win, so
+     * they are parsed again over those defaults. */
+    owl_resolved res;
+    if (cli_resolve_model(o.path, &res) < 0) return 1;
+    if (res.from_store) {
+        o = (run_opts){.n_predict = -1, .sp = owl_sampler_default_params()};
+        cli_apply_params(res.m.parameters, &o.sp, &o.n_ctx, &o.n_predict);
+        if (json_is_integer(json_object_get(res.m.parameters, "seed"))) o.seed_set = true;
+        parse(argc, argv, &o);
+    }
+    o.path = res.path;
     if (!o.seed_set) o.sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 
     owl_error err = {{0}};
@@ -345,7 +357,11 @@ static int run(int argc, char **argv) {
         goto done;
     }
     owl_str tsrc;
-    if (!o.raw && owl_gguf_get_str(owl_model_gguf(s.model), "tokenizer.chat_template", &tsrc)) {
+    if (!o.raw && res.m.template_src) {
+        tsrc = (owl_str){res.m.template_src, strlen(res.m.template_src)};
+    }
+    if (!o.raw && (res.m.template_src ||
+                   owl_gguf_get_str(owl_model_gguf(s.model), "tokenizer.chat_template", &tsrc))) {
         s.tmpl = owl_template_parse(tsrc.ptr, tsrc.len, &err);
         if (!s.tmpl) {
             rc = cli_error("%s: chat template: %s", o.path, err.msg);
@@ -353,6 +369,12 @@ static int run(int argc, char **argv) {
         }
     }
     s.messages = json_array();
+    if (res.m.system && s.tmpl) {
+        json_t *sys = json_object();
+        json_object_set_new(sys, "role", json_string("system"));
+        json_object_set_new(sys, "content", json_string(res.m.system));
+        json_array_append_new(s.messages, sys);
+    }
     owl_context_params cp = owl_context_default_params();
     cp.n_ctx = (int)o.n_ctx;
     cp.n_threads = (int)o.threads;
@@ -372,6 +394,7 @@ done:
     owl_context_destroy(s.ctx);
     owl_tokenizer_destroy(s.tok);
     owl_model_destroy(s.model);
+    owl_resolved_free(&res);
     return rc;
 }
 
