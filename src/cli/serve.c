@@ -1,9 +1,11 @@
-/* owl serve: the OpenAI- and Ollama-compatible HTTP server over the engine backend
- * (src/server/engine.c). Without MODEL it serves only health, metrics, version and the error
- * paths; the generation endpoints then answer 503. */
+/* owl serve: the OpenAI- and Ollama-compatible HTTP server. With MODEL (a file or a store name)
+ * it serves that one model through the engine backend (src/server/engine.c); without, it serves
+ * every model in the store, loaded on demand by the registry (src/server/registry.c). */
 #include "cli/commands.h"
 #include "owl/server.h"
+#include "cli/store_cli.h"
 #include "server/engine.h"
+#include "server/registry.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -12,7 +14,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: owl serve [MODEL] [options]\n"
+    "usage: owl serve [MODEL] [options]       (MODEL: a GGUF file or a store name)\n"
     "\n"
     "Serves the OpenAI API (/v1/chat/completions, /v1/completions, /v1/models) and the Ollama\n"
     "API (/api/chat, /api/generate, /api/tags, ...) plus /health and /metrics.\n"
@@ -30,6 +32,16 @@ static const char usage[] =
     "  -c, --ctx N         context per slot in tokens (default: the model's, at most 4096)\n"
     "  -t, --threads N     threads (default: online CPUs)\n"
     "  --max-queue N       waiting requests before 503 (default 64)\n"
+    "\n"
+    "Without MODEL every model in the store ($OWL_HOME, default ~/.owl) is served by name: a\n"
+    "model loads on its first request and stays for its keep_alive; /api/tags, /api/show,\n"
+    "/api/ps, /api/pull, /api/copy, /api/delete and /v1/models work on the store.\n"
+    "  --keep-alive D      how long an idle model stays loaded when a request does not say:\n"
+    "                      seconds or a duration like 5m, 1h; 0 unloads at once; negative\n"
+    "                      keeps it (default 5m)\n"
+    "  --memory-budget B   memory for all loaded models (file size + KV cache), e.g. 8G, 512M;\n"
+    "                      the least recently used idle model is unloaded to make room\n"
+    "                      (default: no limit)\n"
     "\n"
     "Each request is logged on stderr (method, path, status, tokens, ms); prompts never are.\n"
     "SIGINT or SIGTERM stops accepting, ends running streams and exits 0.\n";
@@ -64,6 +76,7 @@ static int run(int argc, char **argv) {
     long long n;
     bool flag;
     owl_engine_params ep = {.n_slots = 1, .max_queue = 64};
+    owl_registry_params rp = {.keep_alive_s = 300};
     while ((arg = cli_args_next(&a, &flag))) {
         if (!flag) {
             if (model) return cli_error("serve: unexpected argument '%s'", arg);
@@ -108,6 +121,25 @@ static int run(int argc, char **argv) {
                 !cli_parse_int("--max-queue", v, 1, 1 << 16, &n))
                 return 1;
             ep.max_queue = (int)n;
+        } else if (cli_flag_is(arg, "--keep-alive")) {
+            if (!(v = cli_args_value(&a, "--keep-alive"))) return 1;
+            if (owl_parse_duration(v, &rp.keep_alive_s) < 0) {
+                return cli_error("serve: --keep-alive: '%s' is not a duration (300, 5m, 1h, -1)", v);
+            }
+        } else if (cli_flag_is(arg, "--memory-budget")) {
+            if (!(v = cli_args_value(&a, "--memory-budget"))) return 1;
+            char *end;
+            double b = strtod(v, &end);
+            double unit = 1;
+            if (*end == 'K' || *end == 'k') unit = 1024.0, end++;
+            else if (*end == 'M' || *end == 'm') unit = 1024.0 * 1024, end++;
+            else if (*end == 'G' || *end == 'g') unit = 1024.0 * 1024 * 1024, end++;
+            else if (*end == 'T' || *end == 't') unit = 1024.0 * 1024 * 1024 * 1024, end++;
+            if (*end == 'i' || *end == 'B') end += *end == 'i' && end[1] == 'B' ? 2 : 1;
+            if (end == v || *end || !(b > 0) || b * unit > 1e18) {
+                return cli_error("serve: --memory-budget: '%s' is not a size (e.g. 8G, 512M)", v);
+            }
+            rp.memory_budget = (uint64_t)(b * unit);
         } else if (cli_flag_is(arg, "--log-json")) {
             cfg.log_json = true;
         } else {
@@ -125,7 +157,19 @@ static int run(int argc, char **argv) {
     }
     owl_error err = {{0}};
     owl_backend *be = NULL;
-    if (model && !(be = owl_engine_backend_new(model, &ep, &err))) {
+    if (model) {
+        owl_resolved res;
+        if (cli_resolve_model(model, &res) < 0) {
+            free(key);
+            return 1;
+        }
+        be = owl_engine_backend_new(res.path, &ep, &err);
+        owl_resolved_free(&res);
+    } else {
+        rp.engine = ep;
+        be = owl_registry_backend_new(&rp, &err);
+    }
+    if (!be) {
         free(key);
         return cli_error("%s", err.msg);
     }
@@ -142,17 +186,19 @@ static int run(int argc, char **argv) {
 
     owl_server *s = owl_server_new(&cfg, be, &err);
     if (!s) {
-        owl_engine_backend_destroy(be);
+        if (model) owl_engine_backend_destroy(be);
+        else owl_registry_backend_destroy(be);
         free(key);
         return cli_error("serve: %s", err.msg);
     }
-    fprintf(stderr, "owl: listening on http://%s:%d%s%s\n", cfg.host, owl_server_port(s),
-            be ? " serving " : " (no model)", be ? be->model_name : "");
+    fprintf(stderr, "owl: listening on http://%s:%d serving %s\n", cfg.host, owl_server_port(s),
+            model ? be->model_name : "the model store");
     int sig = 0;
     sigwait(&set, &sig);
     fprintf(stderr, "owl: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     owl_server_destroy(s);
-    owl_engine_backend_destroy(be);
+    if (model) owl_engine_backend_destroy(be);
+    else owl_registry_backend_destroy(be);
     free(key);
     return 0;
 }
