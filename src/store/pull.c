@@ -79,6 +79,7 @@ int owl_pull_default_name(const char *url, owl_model_name *out, owl_error *err) 
         name[k++] = ok ? (char)c : '-';
     }
     while (k && (name[0] == '-' || name[0] == '.')) memmove(name, name + 1, --k);
+    while (k && (name[k - 1] == '-' || name[k - 1] == '.')) k--;
     name[k] = '\0';
     if (!k) return owl_errorf(err, "%.200s: no file name to name the model by (use --name)", url);
     return owl_model_name_parse(name, out, err);

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The model store from the command line, with OWL_HOME in a temporary folder and a loopback file
+# server of our own (tests/server/fileserver.mjs): full, interrupted-then-resumed, Range-less,
+# 404, corrupted and oversized downloads; create from a Modelfile; list, show, cp, rm, run.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib.sh
+export OWL_HOME=$T_TMP/home
+
+if ! command -v node >/dev/null; then
+  skip "store" "node is not installed"; summary; exit
+fi
+need_shared models/stories260K/stories260K.gguf || { summary; exit; }
+src=$SHARED/models/stories260K/stories260K.gguf
+www=$T_TMP/www
+mkdir -p "$www"
+cp "$src" "$www/tiny.gguf"
+sha=$(sha256sum "$src" | cut -d' ' -f1)
+size=$(stat -c %s "$src")
+half=$((size / 2))
+
+node tests/server/fileserver.mjs "$www" "$T_TMP/http.log" >"$T_TMP/port" &
+FS_PID=$!
+trap 'kill "$FS_PID" 2>/dev/null; rm -rf "$T_TMP"' EXIT
+for _ in $(seq 1 100); do [ -s "$T_TMP/port" ] && break; sleep 0.05; done
+base=http://127.0.0.1:$(head -n 1 "$T_TMP/port")
+
+partials() { ls "$OWL_HOME/blobs/partial" 2>/dev/null | wc -l; }
+blobs() { ls "$OWL_HOME/blobs" | grep -c '^sha256-'; }
+digest_of() { "$OWL" list --json | grep "\"name\":\"$1\"" | sed 's/.*"digest":"\([0-9a-f]*\)".*/\1/'; }
+
+# ---- pull -------------------------------------------------------------------------------------
+out=$("$OWL" pull "$base/files/tiny.gguf" 2>"$T_TMP/err")
+check "pull: full download" test $? = 0
+check "pull: reports the name and digest" test "$out" = "pulled tiny:latest (sha256:$sha, 1.13 MiB)"
+check "pull: blob named by its sha256" test -f "$OWL_HOME/blobs/sha256-$sha"
+check "pull: quiet when stderr is not a terminal" test ! -s "$T_TMP/err"
+check "pull: no partial file left" test "$(partials)" = 0
+check "pull: the server's ETag was the expected digest" test "$(digest_of tiny:latest)" = "$sha"
+
+expect_error "pull: cut off midway" "interrupted after" "$OWL" pull "$base/cut/tiny.gguf" --name cut
+part=$(ls "$OWL_HOME"/blobs/partial/*.partial 2>/dev/null | head -n 1)
+check "pull: the partial file stays for a resume" test -n "$part" -a "$(stat -c %s "$part" 2>/dev/null)" = "$half"
+check "pull: resumed" bash -c "'$OWL' pull '$base/cut/tiny.gguf' --name cut >/dev/null"
+check "pull: the resume asked for the rest with Range" grep -q "^GET /cut/tiny.gguf bytes=$half-\$" "$T_TMP/http.log"
+check "pull: resumed file has the right digest" test "$(digest_of cut:latest)" = "$sha"
+check "pull: no partial after the resume" test "$(partials)" = 0
+
+# A server that ignores Range: a stale partial for its URL is thrown away and the file taken whole.
+url=$base/norange/tiny.gguf
+key=$(printf '%s' "$url" | sha256sum | cut -c1-32)
+head -c 1000 /dev/urandom >"$OWL_HOME/blobs/partial/$key.partial"
+check "pull: a server without Range support" bash -c "'$OWL' pull '$url' --name norange >/dev/null"
+check "pull: the Range was sent and ignored" grep -q "^GET /norange/tiny.gguf bytes=1000-\$" "$T_TMP/http.log"
+check "pull: restarted from zero, right digest" test "$(digest_of norange:latest)" = "$sha"
+
+check "pull: Hugging Face style redirect with X-Linked-Etag" \
+  bash -c "'$OWL' pull '$base/hf/tiny.gguf' --name viahf >/dev/null"
+expect_error "pull: 404" "HTTP 404 Not Found" "$OWL" pull "$base/files/missing.gguf"
+check "pull: nothing kept after a 404" test "$(partials)" = 0
+
+n_blobs=$(blobs)
+expect_error "pull: corrupted file vs --sha256" "sha256 mismatch" \
+  "$OWL" pull "$base/corrupt/tiny.gguf" --sha256 "$sha" --name bad
+check "pull: nothing kept after a mismatch" test "$(partials)" = 0 -a "$(blobs)" = "$n_blobs"
+check "pull: no name after a mismatch" bash -c "! '$OWL' list | grep -q '^bad:'"
+expect_error "pull: wrong digest from the server" "the server's ETag" \
+  "$OWL" pull "$base/badetag/tiny.gguf" --name bad
+expect_error "pull: not enough disk space" "not enough disk space" "$OWL" pull "$base/huge/tiny.gguf"
+echo "not a model" >"$www/readme.gguf"
+expect_error "pull: not a GGUF file" "not a GGUF file" "$OWL" pull "$base/files/readme.gguf"
+check "pull: nothing kept for a non-GGUF file" test "$(partials)" = 0
+expect_error "pull: not a URL" "not a URL" "$OWL" pull "ftp://example.invalid/x.gguf"
+expect_error "pull: bad hf:// path" "hf://OWNER/REPO/FILE" "$OWL" pull "hf://owner/repo"
+expect_error "pull: bad --sha256" "64 hex digits" "$OWL" pull "$base/files/tiny.gguf" --sha256 abc
+expect_error "pull: bad name" "not allowed" "$OWL" pull "$base/files/tiny.gguf" --name "a b"
+
+# ---- create -----------------------------------------------------------------------------------
+cat >"$www/Modelfile" <<'MF'
+# a story model
+FROM ./tiny.gguf
+PARAMETER temperature 0
+PARAMETER num_predict 8
+SYSTEM """Tell stories."""
+MF
+check "create: from a Modelfile (path relative to it)" \
+  test "$("$OWL" create story -f "$www/Modelfile")" = "created story:latest (sha256:$sha)"
+"$OWL" show story >"$T_TMP/show"
+check "show: a store name shows its defaults" grep -q '^parameter *temperature 0' "$T_TMP/show"
+check "show: and its digest" grep -q "^digest *sha256:$sha\$" "$T_TMP/show"
+check "show --json: the store part" bash -c "'$OWL' show story --json | grep -q '\"store\":{'"
+want=$("$OWL" run "$src" -p "Once" -n 8 --temp 0 2>/dev/null)
+got=$("$OWL" run story -p "Once" 2>/dev/null)
+check "run: a store name with its Modelfile defaults" test -n "$want" -a "$got" = "$want"
+printf 'FROM story\nPARAMETER top_k 1\n' >"$T_TMP/Modelfile2"
+check "create: FROM a store name" bash -c "'$OWL' create story:k1 -f '$T_TMP/Modelfile2' >/dev/null"
+"$OWL" show story:k1 >"$T_TMP/show2"
+check "create: inherits the base model's defaults" grep -q '^parameter *temperature 0' "$T_TMP/show2"
+check "create: and adds its own" grep -q '^parameter *top_k 1' "$T_TMP/show2"
+printf 'FROM story\nPARAMETER colour blue\n' >"$T_TMP/Modelfile3"
+expect_error "create: a bad Modelfile names the line" "line 2: unknown parameter 'colour'" \
+  "$OWL" create x -f "$T_TMP/Modelfile3"
+printf 'FROM ./nothing.gguf\n' >"$T_TMP/Modelfile4"
+expect_error "create: FROM a missing file" "no such file or model" "$OWL" create x -f "$T_TMP/Modelfile4"
+expect_error "create: missing Modelfile" "nope" "$OWL" create x -f "$T_TMP/nope"
+
+# ---- list, cp, rm -----------------------------------------------------------------------------
+"$OWL" list >"$T_TMP/list"
+check "list: a header and one line per name" test "$(wc -l <"$T_TMP/list")" = 7
+check "list: name, id, size" grep -q "^tiny:latest  *${sha:0:12} *1.13 MiB" "$T_TMP/list"
+check "cp" test "$("$OWL" cp tiny team/tiny:v2)" = "copied 'tiny:latest' to 'team/tiny:v2'"
+check "cp: the copy lists" grep -q '^team/tiny:v2 ' <("$OWL" list)
+expect_error "cp: onto an existing name" "already exists" "$OWL" cp tiny story
+expect_error "cp: a missing source" "not found" "$OWL" cp nope x
+expect_error "rm: a missing name" "not found" "$OWL" rm nope
+for n in tiny team/tiny:v2 cut norange viahf story; do "$OWL" rm "$n" >/dev/null; done
+check "rm: the blob stays while a name uses it" test "$(blobs)" = 1
+check "rm" test "$("$OWL" rm story:k1)" = "deleted 'story:k1'"
+check "rm: everything gone" test "$("$OWL" list | wc -l)" = 1
+check "rm: the last name takes the blob with it" test "$(blobs)" = 0
+check "run: a file path still works" test -n "$want"
+expect_error "run: an unknown name" "model 'ghost:latest' not found" "$OWL" run ghost -p hi
+expect_error "ps: no server" "is 'owl serve' running" "$OWL" ps --port 1
+summary
