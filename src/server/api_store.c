@@ -197,6 +197,19 @@ static void openai_model(owl_registry *r, const char *id, owl_manage_result *out
 
 /* ---- show, delete, copy ---------------------------------------------------------------------- */
 
+/* A parameter value as a Modelfile writes it: numbers plainly (0, 0.7), strings quoted. */
+static char *value_text(const json_t *v) {
+    char *t = NULL;
+    if (json_is_integer(v)) {
+        if (asprintf(&t, "%lld", (long long)json_integer_value(v)) < 0) t = NULL;
+    } else if (json_is_real(v)) {
+        if (asprintf(&t, "%.9g", json_real_value(v)) < 0) t = NULL;
+    } else {
+        t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    }
+    return t;
+}
+
 /* PARAMETER lines as Ollama's "parameters" text: "name value" per line, stop values quoted. */
 static char *parameters_text(const json_t *params) {
     size_t cap = 256, len = 0;
@@ -209,7 +222,7 @@ static char *parameters_text(const json_t *params) {
         size_t n = json_is_array(v) ? json_array_size(v) : 1;
         for (size_t i = 0; i < n; i++) {
             json_t *x = json_is_array(v) ? json_array_get(v, i) : v;
-            char *t = json_dumps(x, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(9));
+            char *t = value_text(x);
             if (!t) continue;
             size_t need = strlen(key) + strlen(t) + 4;
             if (len + need > cap) {
@@ -253,8 +266,7 @@ static void show(owl_registry *r, const char *body, size_t len, owl_manage_resul
     json_object_foreach(m.parameters, key, v) {
         size_t n = json_is_array(v) ? json_array_size(v) : 1;
         for (size_t i = 0; i < n; i++) {
-            char *t = json_dumps(json_is_array(v) ? json_array_get(v, i) : v,
-                                 JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(9));
+            char *t = value_text(json_is_array(v) ? json_array_get(v, i) : v);
             if (t) json_array_append_new(lines, json_sprintf("PARAMETER %s %s", key, t));
             free(t);
         }

@@ -201,10 +201,40 @@ static reg_model *lru_idle(owl_registry *r) {
 
 /* ---- submit ---------------------------------------------------------------------------------- */
 
-/* The Modelfile defaults a request did not override: the system prompt and stop strings. The job
- * is not shared yet, so its request may still be completed here. */
+/* A Modelfile number replaces a sampling field that still holds the API's default. The parsed
+ * request does not record which fields were sent, so a value sent equal to the default also
+ * gives way to the Modelfile's. */
+static void param_float(const json_t *params, const char *key, float dflt, float *field) {
+    json_t *v = json_object_get(params, key);
+    if (json_is_number(v) && *field == dflt) *field = (float)json_number_value(v);
+}
+
+static void param_int(const json_t *params, const char *key, int dflt, int *field) {
+    json_t *v = json_object_get(params, key);
+    if (json_is_integer(v) && *field == dflt) *field = (int)json_integer_value(v);
+}
+
+/* The Modelfile defaults a request did not override: sampling parameters, the system prompt and
+ * stop strings. The job is not shared yet, so its request may still be completed here. */
 static void apply_defaults(owl_job *job, const owl_manifest *mf) {
     owl_gen_request *req = (owl_gen_request *)owl_job_request(job);
+    const json_t *p = mf->parameters;
+    owl_gen_sampling *g = &req->sampling;
+    param_float(p, "temperature", 0.8f, &g->temperature);
+    param_float(p, "top_p", 0.95f, &g->top_p);
+    param_int(p, "top_k", 40, &g->top_k);
+    param_float(p, "min_p", 0.05f, &g->min_p);
+    param_float(p, "typical_p", 1.0f, &g->typical_p);
+    param_float(p, "repeat_penalty", 1.0f, &g->repeat_penalty);
+    param_int(p, "repeat_last_n", 64, &g->repeat_last_n);
+    param_float(p, "presence_penalty", 0.0f, &g->presence_penalty);
+    param_float(p, "frequency_penalty", 0.0f, &g->frequency_penalty);
+    param_int(p, "num_predict", -1, &req->max_tokens);
+    json_t *seed = json_object_get(p, "seed");
+    if (json_is_integer(seed) && json_integer_value(seed) >= 0 && !g->has_seed) {
+        g->has_seed = true;
+        g->seed = (uint64_t)json_integer_value(seed);
+    }
     if (mf->system) {
         if (req->messages) {
             json_t *first = json_array_get(req->messages, 0);

@@ -1,0 +1,177 @@
+// `owl serve` over a model store, through the real ollama and openai clients: models loaded on
+// demand by name, keep_alive (default, a duration, 0, negative), /api/ps and `owl ps`, eviction
+// of the least recently used model within --memory-budget, and pull/copy/delete/show/list.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import OpenAI, { NotFoundError } from 'openai';
+import { Ollama } from 'ollama';
+import { startOwl, shared } from './harness.mjs';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const owlBin = path.resolve(root, process.env.OWL_BUILD || 'build', 'owl');
+const model = path.join(shared, 'models/stories260K/stories260K.gguf');
+const have = fs.existsSync(model);
+const skip = have ? false : 'stories260K is absent from ../shared';
+
+let home, www, server, files, ollama, openai;
+
+before(async () => {
+  if (!have) return;
+  home = fs.mkdtempSync(path.join(os.tmpdir(), 'owl-store-'));
+  www = path.join(home, 'www');
+  fs.mkdirSync(www);
+  fs.copyFileSync(model, path.join(www, 'tiny.gguf'));
+  process.env.OWL_HOME = path.join(home, 'store');
+  // Three names for the same tiny file; the registry loads each name as its own model.
+  for (const name of ['alpha', 'beta', 'gamma']) {
+    const mf = path.join(home, `${name}.Modelfile`);
+    fs.writeFileSync(mf, `FROM ${model}\nPARAMETER temperature 0\nPARAMETER stop "Lily"\n`);
+    execFileSync(owlBin, ['create', name, '-f', mf]);
+  }
+  // Each loaded copy is estimated at about 1.3 MiB (1.1 MiB file + a 256-token KV cache): two
+  // fit in 3 MiB, three do not.
+  server = await startOwl(['--memory-budget', '3M', '-t', '1', '-c', '256']);
+  ollama = new Ollama({ host: server.url });
+  openai = new OpenAI({ apiKey: 'none', baseURL: `${server.url}/v1`, maxRetries: 0, timeout: 30000 });
+  // The loopback file server for /api/pull.
+  const child = spawn('node', [path.join(root, 'tests/server/fileserver.mjs'), www], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve, reject) => {
+    child.stdout.once('data', (d) => resolve(Number(String(d).trim())));
+    child.once('exit', (code) => reject(new Error(`file server exited ${code}`)));
+  });
+  files = { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
+});
+
+after(async () => {
+  if (files) files.stop();
+  if (server) {
+    const { code } = await server.stop();
+    assert.equal(code, 0);
+  }
+  if (home) fs.rmSync(home, { recursive: true, force: true });
+});
+
+const loaded = async () => (await ollama.ps()).models.map((m) => m.name).sort();
+const ask = (name, extra = {}) =>
+  ollama.generate({ model: name, prompt: 'Once', stream: false, options: { num_predict: 4 }, ...extra });
+
+test('the store is listed by /api/tags and /v1/models', { skip }, async () => {
+  const tags = await ollama.list();
+  assert.deepEqual(tags.models.map((m) => m.name), ['alpha:latest', 'beta:latest', 'gamma:latest']);
+  assert.equal(tags.models[0].details.format, 'gguf');
+  assert.equal(tags.models[0].details.family, 'llama');
+  const models = await openai.models.list();
+  assert.deepEqual(models.data.map((m) => m.id), ['alpha:latest', 'beta:latest', 'gamma:latest']);
+  assert.equal((await openai.models.retrieve('beta:latest')).id, 'beta:latest');
+  assert.deepEqual(await loaded(), []);
+});
+
+test('two models load on demand by name, through both clients', { skip }, async () => {
+  const g = await ask('alpha');
+  assert.equal(g.model, 'alpha');
+  assert.ok(g.response.length > 0);
+  const c = await openai.chat.completions.create({
+    model: 'beta', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4,
+  });
+  assert.equal(c.model, 'beta');
+  assert.deepEqual(await loaded(), ['alpha:latest', 'beta:latest']);
+});
+
+test('Modelfile defaults apply: temperature 0 and a stop string', { skip }, async () => {
+  const gen = () => ollama.generate({ model: 'alpha', prompt: 'Once upon a time', stream: false, options: { num_predict: 100 } });
+  const r = await gen();
+  assert.match(r.response, /little girl named $/);
+  assert.equal(r.done_reason, 'stop');
+  assert.equal((await gen()).response, r.response, 'greedy: the same text again');
+});
+
+test('/api/ps shows memory and expiry: default 5m, a duration, negative', { skip }, async () => {
+  let ps = await ollama.ps();
+  const a = ps.models.find((m) => m.name === 'alpha:latest');
+  assert.ok(a.size > fs.statSync(model).size, 'size counts the file and the KV cache');
+  let left = new Date(a.expires_at) - Date.now();
+  assert.ok(left > 4 * 60e3 && left <= 5 * 60e3 + 2e3, `default keep_alive: ${left} ms`);
+
+  await ask('alpha', { keep_alive: '30s' });
+  ps = await ollama.ps();
+  left = new Date(ps.models.find((m) => m.name === 'alpha:latest').expires_at) - Date.now();
+  assert.ok(left > 20e3 && left <= 32e3, `keep_alive 30s: ${left} ms`);
+
+  await ask('beta', { keep_alive: -1 });
+  ps = await ollama.ps();
+  const b = ps.models.find((m) => m.name === 'beta:latest');
+  assert.ok(new Date(b.expires_at).getUTCFullYear() > 2200, `forever: ${b.expires_at}`);
+
+  const out = execFileSync(owlBin, ['ps', '--port', String(server.port)], { encoding: 'utf8' });
+  assert.match(out, /^NAME\s+ID\s+SIZE\s+UNTIL$/m);
+  assert.match(out, /^alpha:latest\s+270cba1bd510\s+.*seconds from now$/m);
+  assert.match(out, /^beta:latest\s+.*Forever$/m);
+});
+
+test('a third model evicts the least recently used idle one', { skip }, async () => {
+  await ask('beta');
+  await ask('alpha'); // alpha is now the more recent
+  await ask('gamma');
+  assert.deepEqual(await loaded(), ['alpha:latest', 'gamma:latest']);
+  await ask('beta');
+  assert.deepEqual(await loaded(), ['beta:latest', 'gamma:latest']);
+});
+
+test('keep_alive 0 unloads as soon as the answer is done', { skip }, async () => {
+  const r = await ollama.chat({
+    model: 'gamma', messages: [{ role: 'user', content: 'hi' }], keep_alive: 0, options: { num_predict: 2 },
+  });
+  assert.equal(r.done, true);
+  assert.deepEqual(await loaded(), ['beta:latest']);
+});
+
+test('a model the store lacks is a 404 in both clients', { skip }, async () => {
+  await assert.rejects(ask('ghost'), (e) => {
+    assert.equal(e.status_code, 404);
+    assert.match(e.message, /model 'ghost' not found, try pulling it first/);
+    return true;
+  });
+  await assert.rejects(
+    openai.chat.completions.create({ model: 'ghost', messages: [{ role: 'user', content: 'x' }] }),
+    (e) => e instanceof NotFoundError && e.param === 'model');
+  await assert.rejects(openai.models.retrieve('ghost'), (e) => e instanceof NotFoundError);
+});
+
+test('pull streams Ollama-style progress, then the model serves', { skip }, async () => {
+  const statuses = [];
+  let last = null;
+  for await (const p of await ollama.pull({ model: `${files.url}/files/tiny.gguf`, stream: true })) {
+    statuses.push(p.status);
+    if (p.status === 'downloading') last = p;
+  }
+  assert.equal(statuses[0], 'pulling manifest');
+  assert.ok(statuses.includes('verifying sha256 digest'));
+  assert.equal(statuses.at(-1), 'success');
+  assert.equal(last.total, fs.statSync(model).size);
+  assert.equal(last.completed, last.total);
+  assert.match(last.digest, /^sha256:[0-9a-f]{64}$/);
+  assert.ok((await ollama.list()).models.some((m) => m.name === 'tiny:latest'));
+  assert.ok((await ask('tiny')).response.length > 0);
+
+  await assert.rejects(ollama.pull({ model: `${files.url}/files/missing.gguf`, stream: true }).then(async (it) => {
+    for await (const p of it) void p;
+  }), /HTTP 404/);
+});
+
+test('show, copy and delete', { skip }, async () => {
+  const s = await ollama.show({ model: 'alpha' });
+  assert.equal(s.details.family, 'llama');
+  assert.match(s.parameters, /^temperature\s+0$/m);
+  assert.match(s.modelfile, /^PARAMETER stop "Lily"$/m);
+  assert.equal(s.model_info['general.architecture'], 'llama');
+  await ollama.copy({ source: 'alpha', destination: 'alpha:copy' });
+  assert.ok((await ollama.list()).models.some((m) => m.name === 'alpha:copy'));
+  await ollama.delete({ model: 'alpha:copy' });
+  assert.ok(!(await ollama.list()).models.some((m) => m.name === 'alpha:copy'));
+  await assert.rejects(ollama.delete({ model: 'alpha:copy' }), (e) => e.status_code === 404);
+  await assert.rejects(ollama.show({ model: 'nope' }), (e) => e.status_code === 404);
+});
