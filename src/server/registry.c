@@ -259,6 +259,15 @@ static void apply_defaults(owl_job *job, const owl_manifest *mf) {
     }
 }
 
+/* Ollama's way to load or unload a model without generating: /api/generate with an empty
+ * prompt (and keep_alive 0 to unload), or /api/chat with no messages. */
+static bool load_only(const owl_gen_request *req) {
+    if (req->kind == OWL_API_OLLAMA_GENERATE) {
+        return !req->n_prompts || !req->prompts[0] || !req->prompts[0][0];
+    }
+    return req->kind == OWL_API_OLLAMA_CHAT && json_array_size(req->messages) == 0;
+}
+
 static int submit(void *impl, owl_job *job, owl_api_error *e) {
     owl_registry *r = impl;
     const owl_gen_request *req = owl_job_request(job);
@@ -288,6 +297,18 @@ static int submit(void *impl, owl_job *job, owl_api_error *e) {
     reg_model **gone = NULL;
     size_t n_gone = 0;
     int rc = -1;
+    bool only = load_only(req);
+    if (only && ka == 0) {
+        /* unload now, or as soon as its running requests end */
+        pthread_mutex_lock(&r->mu);
+        reg_model *busy = find(r, name);
+        if (busy) busy->keep_alive_s = 0;
+        pthread_mutex_unlock(&r->mu);
+        registry_unload(r, name);
+        owl_manifest_free(&mf);
+        owl_job_finish(job, 0, OWL_FINISH_STOP);
+        return 0;
+    }
     pthread_mutex_lock(&r->mu);
     reg_model *m;
     for (;;) {
@@ -373,7 +394,11 @@ static int submit(void *impl, owl_job *job, owl_api_error *e) {
     int64_t now = owl_now_ns();
     m->last_used_ns = now;
     m->keep_alive_s = ka;
-    if (m->be->submit(m->be->impl, job, e) == 0) {
+    if (only) {
+        if (!m->n_jobs) m->expires_ns = expiry_from(now, ka);
+        owl_job_finish(job, 0, OWL_FINISH_STOP);
+        rc = 0;
+    } else if (m->be->submit(m->be->impl, job, e) == 0) {
         owl_job **jobs = m->jobs;
         if (m->n_jobs == m->cap_jobs) {
             size_t cap = m->cap_jobs ? m->cap_jobs * 2 : 8;

@@ -259,7 +259,19 @@ int owl_store_read_manifest(const owl_store *s, const char *name, owl_manifest *
     return rc;
 }
 
+static void drop_if_unused(const owl_store *s, const char *digest);
+
 int owl_store_write_manifest(const owl_store *s, owl_manifest *m, owl_error *err) {
+    /* A name that pointed at another blob (a pull or create over an existing name) may leave
+     * that blob unused. */
+    char old_digest[72] = "";
+    owl_manifest old;
+    char full_name[OWL_NAME_MAX + OWL_TAG_MAX + 2];
+    owl_model_name_format(&m->name, full_name, sizeof full_name);
+    if (owl_store_read_manifest(s, full_name, &old, NULL) == 0) {
+        snprintf(old_digest, sizeof old_digest, "%s", old.digest);
+        owl_manifest_free(&old);
+    }
     char full[OWL_NAME_MAX + OWL_TAG_MAX + 2];
     owl_model_name_format(&m->name, full, sizeof full);
     m->modified = (int64_t)time(NULL);
@@ -283,6 +295,9 @@ int owl_store_write_manifest(const owl_store *s, owl_manifest *m, owl_error *err
     free(text);
     free(dir);
     free(path);
+    if (rc == 0 && old_digest[0] && strcmp(old_digest, m->digest) != 0) {
+        drop_if_unused(s, old_digest);
+    }
     return rc;
 }
 
@@ -367,6 +382,21 @@ int owl_store_list(const owl_store *s, owl_manifest **out, size_t *n_out, owl_er
 
 /* ---- rm, cp ---------------------------------------------------------------------------------- */
 
+/* Deletes the blob when no manifest refers to it any more. Only this one blob is considered, so
+ * a pull that has moved its blob in but not yet written its manifest is never disturbed. */
+static void drop_if_unused(const owl_store *s, const char *digest) {
+    owl_manifest *list;
+    size_t n;
+    if (owl_store_list(s, &list, &n, NULL) < 0) return;
+    bool used = false;
+    for (size_t i = 0; i < n; i++) used |= strcmp(list[i].digest, digest) == 0;
+    owl_store_list_free(list, n);
+    if (used) return;
+    char *blob = owl_store_blob_path(s, digest);
+    if (blob) unlink(blob);
+    free(blob);
+}
+
 int owl_store_remove(const owl_store *s, const char *name, owl_error *err) {
     owl_manifest m;
     if (owl_store_read_manifest(s, name, &m, err) < 0) return -1;
@@ -377,22 +407,7 @@ int owl_store_remove(const owl_store *s, const char *name, owl_error *err) {
     else rmdir(dir); /* only when it was the last tag */
     free(path);
     free(dir);
-    if (rc == 0) {
-        /* The blob goes when no other name uses it. Only this one blob is considered, so a pull
-         * that has moved its blob in but not yet written its manifest is never disturbed. */
-        owl_manifest *list;
-        size_t n;
-        bool used = false;
-        if (owl_store_list(s, &list, &n, NULL) == 0) {
-            for (size_t i = 0; i < n; i++) used |= strcmp(list[i].digest, m.digest) == 0;
-            owl_store_list_free(list, n);
-            if (!used) {
-                char *blob = owl_store_blob_path(s, m.digest);
-                if (blob) unlink(blob);
-                free(blob);
-            }
-        }
-    }
+    if (rc == 0) drop_if_unused(s, m.digest); /* the blob goes with its last name */
     owl_manifest_free(&m);
     return rc;
 }

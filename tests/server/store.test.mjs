@@ -129,6 +129,15 @@ test('keep_alive 0 unloads as soon as the answer is done', { skip }, async () =>
   assert.deepEqual(await loaded(), ['beta:latest']);
 });
 
+test('an empty generate loads a model; with keep_alive 0 it unloads', { skip }, async () => {
+  const r = await ollama.generate({ model: 'alpha', prompt: '', stream: false });
+  assert.equal(r.done, true);
+  assert.equal(r.response, '');
+  assert.deepEqual(await loaded(), ['alpha:latest', 'beta:latest']);
+  await ollama.generate({ model: 'alpha', prompt: '', keep_alive: 0, stream: false });
+  assert.deepEqual(await loaded(), ['beta:latest']);
+});
+
 test('a model the store lacks is a 404 in both clients', { skip }, async () => {
   await assert.rejects(ask('ghost'), (e) => {
     assert.equal(e.status_code, 404);

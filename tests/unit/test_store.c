@@ -179,6 +179,25 @@ static void test_store_lifecycle(void) {
     REQUIRE(owl_store_list(&s, &list, &n, &err) == 0);
     CHECK_EQ_INT(n, 0);
     owl_store_list_free(list, n);
+    /* writing a name over with another blob drops the blob it leaves unused */
+    char file2[600];
+    snprintf(file2, sizeof file2, "%s/model2.gguf", test_tmpdir());
+    write_fake(file2, "payload-2");
+    char d1[72], d2[72];
+    REQUIRE(owl_store_import(&s, file, d1, &size, &err) == 0);
+    REQUIRE(owl_store_import(&s, file2, d2, &size, &err) == 0);
+    REQUIRE(owl_model_name_parse("again", &m.name, NULL) == 0);
+    snprintf(m.digest, sizeof m.digest, "%s", d1);
+    m.parameters = json_object();
+    REQUIRE(owl_store_write_manifest(&s, &m, &err) == 0);
+    snprintf(m.digest, sizeof m.digest, "%s", d2);
+    REQUIRE(owl_store_write_manifest(&s, &m, &err) == 0);
+    owl_manifest_free(&m);
+    char *b1 = owl_store_blob_path(&s, d1), *b2 = owl_store_blob_path(&s, d2);
+    CHECK(stat(b1, &st) < 0);
+    CHECK(stat(b2, &st) == 0);
+    free(b1);
+    free(b2);
     free(blob);
     owl_store_close(&s);
 }
