@@ -157,6 +157,7 @@ static int run(int argc, char **argv) {
     }
     owl_error err = {{0}};
     owl_backend *be = NULL;
+    char store_name[OWL_NAME_MAX + OWL_TAG_MAX + 2] = "";
     if (model) {
         owl_resolved res;
         if (cli_resolve_model(model, &res) < 0) {
@@ -164,6 +165,11 @@ static int run(int argc, char **argv) {
             return 1;
         }
         be = owl_engine_backend_new(res.path, &ep, &err);
+        /* a store model is listed under its store name rather than its general.name */
+        if (be && res.from_store) {
+            owl_model_name_format(&res.m.name, store_name, sizeof store_name);
+            be->model_name = store_name;
+        }
         owl_resolved_free(&res);
     } else {
         rp.engine = ep;

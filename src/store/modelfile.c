@@ -46,12 +46,22 @@ static const param_spec params[] = {
     {"stop", 's', 0, 0},
 };
 
+/* At most 40 bytes of v for an error message, control characters shown as '?' (a value may be a
+ * multi-line text, and messages are one line). */
+static const char *shown(const char *v, char buf[44]) {
+    size_t i = 0;
+    for (; v[i] && i < 40; i++) buf[i] = (unsigned char)v[i] < 0x20 || v[i] == 0x7f ? '?' : v[i];
+    buf[i] = '\0';
+    return buf;
+}
+
 int owl_modelfile_set_param(json_t *obj, const char *key, const char *value, owl_error *err) {
+    char sv[44], sk[44];
     const param_spec *p = NULL;
     for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
         if (strcmp(params[i].name, key) == 0) p = &params[i];
     }
-    if (!p) return owl_errorf(err, "unknown parameter '%.64s'", key);
+    if (!p) return owl_errorf(err, "unknown parameter '%s'", shown(key, sk));
     if (p->kind == 's') {
         if (!*value) return owl_errorf(err, "parameter stop: empty string");
         json_t *a = json_object_get(obj, key);
@@ -60,9 +70,9 @@ int owl_modelfile_set_param(json_t *obj, const char *key, const char *value, owl
             json_object_set_new(obj, key, a);
         }
         if (json_array_size(a) >= 16) return owl_errorf(err, "parameter stop: more than 16");
-        json_t *sv = json_string(value);
-        if (!sv) return owl_errorf(err, "parameter stop: not valid UTF-8");
-        json_array_append_new(a, sv);
+        json_t *str = json_string(value);
+        if (!str) return owl_errorf(err, "parameter stop: not valid UTF-8");
+        json_array_append_new(a, str);
         return 0;
     }
     if (json_object_get(obj, key)) return owl_errorf(err, "parameter %s given twice", key);
@@ -70,14 +80,14 @@ int owl_modelfile_set_param(json_t *obj, const char *key, const char *value, owl
     char *end;
     double v = strtod(value, &end);
     if (end == value || *end || errno == ERANGE || !isfinite(v)) {
-        return owl_errorf(err, "parameter %s: '%.40s' is not a number", key, value);
+        return owl_errorf(err, "parameter %s: '%s' is not a number", key, shown(value, sv));
     }
     if (p->kind == 'i' && v != floor(v)) {
-        return owl_errorf(err, "parameter %s: '%.40s' is not an integer", key, value);
+        return owl_errorf(err, "parameter %s: '%s' is not an integer", key, shown(value, sv));
     }
     if (v < p->min || v > p->max) {
-        return owl_errorf(err, "parameter %s: %.40s is out of range %g..%g", key, value, p->min,
-                          p->max);
+        return owl_errorf(err, "parameter %s: %s is out of range %g..%g", key, shown(value, sv),
+                          p->min, p->max);
     }
     json_object_set_new(obj, key, p->kind == 'i' ? json_integer((json_int_t)v) : json_real(v));
     return 0;

@@ -30,6 +30,12 @@
 #include <unistd.h>
 
 char *owl_pull_url(const char *url, owl_error *err) {
+    for (const char *q = url; *q; q++) {
+        if ((unsigned char)*q <= 0x20 || *q == 0x7f) {
+            owl_errorf(err, "the URL contains a space or a control character");
+            return NULL;
+        }
+    }
     if (strncmp(url, "hf://", 5) == 0) {
         /* hf://OWNER/REPO/PATH/TO/FILE.gguf */
         const char *p = url + 5;

@@ -103,6 +103,24 @@ printf 'FROM ./nothing.gguf\n' >"$T_TMP/Modelfile4"
 expect_error "create: FROM a missing file" "no such file or model" "$OWL" create x -f "$T_TMP/Modelfile4"
 expect_error "create: missing Modelfile" "nope" "$OWL" create x -f "$T_TMP/nope"
 
+# ---- serve NAME ---------------------------------------------------------------------------------
+if command -v curl >/dev/null; then
+  "$OWL" serve story --port 0 -t 1 2>"$T_TMP/serve.log" &
+  srv=$!
+  port=
+  for _ in $(seq 1 100); do
+    port=$(sed -n 's|^owl: listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$T_TMP/serve.log")
+    [ -n "$port" ] && break
+    sleep 0.05
+  done
+  check "serve: a store name is listed under that name" \
+    grep -q '"id":"story:latest"' <(curl -s -m 5 "http://127.0.0.1:$port/v1/models")
+  kill -TERM "$srv"; wait "$srv"
+  check "serve: stops with status 0" test $? = 0
+else
+  skip "serve NAME" "curl is not installed"
+fi
+
 # ---- list, cp, rm -----------------------------------------------------------------------------
 "$OWL" list >"$T_TMP/list"
 check "list: a header and one line per name" test "$(wc -l <"$T_TMP/list")" = 7

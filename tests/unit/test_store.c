@@ -248,6 +248,7 @@ static void test_modelfile(void) {
         {"FROM a\nADAPTER ./lora.gguf\n", "ADAPTER is not supported"},
         {"FROM a\nPARAMETER\n", "PARAMETER needs a name"},
         {"FROM a\n12 x\n", "not an instruction"},
+        {"FROM a\nPARAMETER top_k \"\"\"1\n2\"\"\"\n", "'1?2' is not a number"},
         {"FROM a\nFROMX y\n", "unknown instruction"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -275,6 +276,8 @@ static void test_pull_urls(void) {
     CHECK(owl_pull_url("hf://owner//x.gguf", &err) == NULL);
     CHECK(owl_pull_url("ftp://host/x.gguf", &err) == NULL);
     CHECK(owl_pull_url("/local/path.gguf", &err) == NULL);
+    CHECK(owl_pull_url("http://h/a\nb.gguf", &err) == NULL);
+    CHECK(strstr(err.msg, "control character") != NULL);
 
     owl_model_name n;
     REQUIRE(owl_pull_default_name("https://h/x/Qwen2.5-0.5B-Instruct-Q4_K_M.gguf?download=1", &n,
