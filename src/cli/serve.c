@@ -164,6 +164,7 @@ static int run(int argc, char **argv) {
             free(key);
             return 1;
         }
+        ep.template_src = res.m.template_src;
         be = owl_engine_backend_new(res.path, &ep, &err);
         /* a store model is listed under its store name rather than its general.name */
         if (be && res.from_store) {

@@ -9,6 +9,7 @@ typedef struct owl_engine_params {
     int n_ctx;     /* context per slot; 0 = the model's, capped at 4096 */
     int n_threads; /* 0 = online CPUs */
     int max_queue; /* choices waiting for a slot before 503 (default 64) */
+    const char *template_src; /* chat template instead of the file's (a Modelfile TEMPLATE) */
 } owl_engine_params;
 
 owl_backend *owl_engine_backend_new(const char *model_path, const owl_engine_params *p,

@@ -293,6 +293,7 @@ static int submit(void *impl, owl_job *job, owl_api_error *e) {
     json_t *num_ctx = json_object_get(mf.parameters, "num_ctx");
     if (json_is_integer(num_ctx) && !ep.n_ctx) ep.n_ctx = (int)json_integer_value(num_ctx);
     if (req->num_ctx > 0) ep.n_ctx = req->num_ctx;
+    ep.template_src = mf.template_src; /* read while loading, which ends before mf is freed */
 
     reg_model **gone = NULL;
     size_t n_gone = 0;

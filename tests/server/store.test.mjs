@@ -32,6 +32,10 @@ before(async () => {
     fs.writeFileSync(mf, `FROM ${model}\nPARAMETER temperature 0\nPARAMETER stop "Lily"\n`);
     execFileSync(owlBin, ['create', name, '-f', mf]);
   }
+  // A fourth name whose Modelfile TEMPLATE turns any chat into the prompt "One day".
+  const mf = path.join(home, 'delta.Modelfile');
+  fs.writeFileSync(mf, `FROM ${model}\nPARAMETER temperature 0\nPARAMETER stop "Lily"\nTEMPLATE "One day{% for m in messages %}{% endfor %}"\n`);
+  execFileSync(owlBin, ['create', 'delta', '-f', mf]);
   // Each loaded copy is estimated at about 1.3 MiB (1.1 MiB file + a 256-token KV cache): two
   // fit in 3 MiB, three do not.
   server = await startOwl(['--memory-budget', '3M', '-t', '1', '-c', '256']);
@@ -61,11 +65,11 @@ const ask = (name, extra = {}) =>
 
 test('the store is listed by /api/tags and /v1/models', { skip }, async () => {
   const tags = await ollama.list();
-  assert.deepEqual(tags.models.map((m) => m.name), ['alpha:latest', 'beta:latest', 'gamma:latest']);
+  assert.deepEqual(tags.models.map((m) => m.name), ['alpha:latest', 'beta:latest', 'delta:latest', 'gamma:latest']);
   assert.equal(tags.models[0].details.format, 'gguf');
   assert.equal(tags.models[0].details.family, 'llama');
   const models = await openai.models.list();
-  assert.deepEqual(models.data.map((m) => m.id), ['alpha:latest', 'beta:latest', 'gamma:latest']);
+  assert.deepEqual(models.data.map((m) => m.id), ['alpha:latest', 'beta:latest', 'delta:latest', 'gamma:latest']);
   assert.equal((await openai.models.retrieve('beta:latest')).id, 'beta:latest');
   assert.deepEqual(await loaded(), []);
 });
@@ -183,4 +187,15 @@ test('show, copy and delete', { skip }, async () => {
   assert.ok(!(await ollama.list()).models.some((m) => m.name === 'alpha:copy'));
   await assert.rejects(ollama.delete({ model: 'alpha:copy' }), (e) => e.status_code === 404);
   await assert.rejects(ollama.show({ model: 'nope' }), (e) => e.status_code === 404);
+});
+
+test('a Modelfile TEMPLATE replaces the chat template of the file', { skip }, async () => {
+  const chat = await ollama.chat({
+    model: 'delta', messages: [{ role: 'user', content: 'anything' }], options: { num_predict: 12 },
+  });
+  const raw = await ollama.generate({
+    model: 'alpha', prompt: 'One day', raw: true, stream: false, options: { num_predict: 12 },
+  });
+  assert.equal(chat.prompt_eval_count, raw.prompt_eval_count);
+  assert.equal(chat.message.content, raw.response);
 });
