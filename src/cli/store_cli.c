@@ -74,9 +74,10 @@ int cli_pull_progress(void *user, const owl_pull_progress *p) {
         if (strcmp(p->status, "success") != 0) fprintf(stderr, "%s\n", p->status);
         return 0;
     }
+    /* the rate counts from the first "downloading" report: resumed bytes are not this run's */
+    if (!pr->drew) pr->last_completed = p->completed, pr->t0 = now_s();
     double el = now_s() - pr->t0;
-    double rate = el > 0.05 ? (double)(p->completed - pr->last_completed) / el : 0;
-    if (!pr->drew) pr->last_completed = p->completed, pr->t0 = now_s(), rate = 0;
+    double rate = el > 0.001 ? (double)(p->completed - pr->last_completed) / el : 0;
     char done[32], total[32], speed[32], eta[32] = "";
     cli_fmt_bytes(done, sizeof done, (double)p->completed);
     cli_fmt_bytes(total, sizeof total, (double)p->total);

@@ -238,7 +238,15 @@ static int start_body(dl *d) {
 static size_t on_body(char *data, size_t size, size_t nmemb, void *user) {
     dl *d = user;
     size_t n = size * nmemb;
-    if (!d->body_started && start_body(d) < 0) return 0;
+    if (!d->body_started) {
+        if (start_body(d) < 0) return 0;
+        /* where this transfer starts: a progress display measures its rate from here */
+        d->last_report_ns = now_ns();
+        if (report(d, "downloading", d->expected[0] ? d->expected : NULL, d->total, d->offset)) {
+            d->cancelled = true;
+            return 0;
+        }
+    }
     if (store_write_all(d->fd, data, n) < 0) {
         snprintf(d->failure, sizeof d->failure, "writing the partial file: %s",
                  strerror(errno ? errno : EIO));

@@ -69,6 +69,14 @@ expect_error "pull: not enough disk space" "not enough disk space" "$OWL" pull "
 echo "not a model" >"$www/readme.gguf"
 expect_error "pull: not a GGUF file" "not a GGUF file" "$OWL" pull "$base/files/readme.gguf"
 check "pull: nothing kept for a non-GGUF file" test "$(partials)" = 0
+if command -v script >/dev/null; then
+  script -qec "'$OWL' pull '$base/files/tiny.gguf' --name bar" /dev/null >"$T_TMP/tty" 2>&1
+  check "pull: a progress bar on a terminal" grep -q 'downloading 100% \[#*\] 1.13 MiB/1.13 MiB' "$T_TMP/tty"
+  check "pull: then the verification step" grep -q 'verifying sha256 digest' "$T_TMP/tty"
+  "$OWL" rm bar >/dev/null
+else
+  skip "pull: progress bar" "script(1) is not installed"
+fi
 expect_error "pull: not a URL" "not a URL" "$OWL" pull "ftp://example.invalid/x.gguf"
 expect_error "pull: bad hf:// path" "hf://OWNER/REPO/FILE" "$OWL" pull "hf://owner/repo"
 expect_error "pull: bad --sha256" "64 hex digits" "$OWL" pull "$base/files/tiny.gguf" --sha256 abc
