@@ -245,7 +245,11 @@ static int interactive(session *s) {
         if (strcmp(line, "/clear") == 0) {
             owl_context_truncate(s->ctx, 0);
             owl_sampler_reset(s->sampler);
-            json_array_clear(s->messages);
+            /* a store model's system prompt (messages[0]) outlives /clear */
+            const char *role0 =
+                json_string_value(json_object_get(json_array_get(s->messages, 0), "role"));
+            size_t keep = role0 && strcmp(role0, "system") == 0;
+            while (json_array_size(s->messages) > keep) json_array_remove(s->messages, keep);
             s->n_cached = 0;
             first = true;
             continue;

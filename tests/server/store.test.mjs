@@ -199,3 +199,24 @@ test('a Modelfile TEMPLATE replaces the chat template of the file', { skip }, as
   assert.equal(chat.prompt_eval_count, raw.prompt_eval_count);
   assert.equal(chat.message.content, raw.response);
 });
+
+test('two requests at once for an unloaded model load it once', { skip }, async () => {
+  await ollama.generate({ model: 'gamma', prompt: '', keep_alive: 0, stream: false });
+  const [a, b] = await Promise.all([ask('gamma'), ask('gamma')]);
+  assert.equal(a.response, b.response);
+  assert.equal((await loaded()).filter((n) => n === 'gamma:latest').length, 1);
+});
+
+test('a model larger than the whole budget is a 503 naming both sizes', { skip }, async () => {
+  const small = await startOwl(['--memory-budget', '1M', '-t', '1']);
+  try {
+    const o = new Ollama({ host: small.url });
+    await assert.rejects(o.generate({ model: 'alpha', prompt: 'x', stream: false }), (e) => {
+      assert.equal(e.status_code, 503);
+      assert.match(e.message, /model 'alpha:latest' needs about \d+ MiB, more than the memory budget of 1 MiB/);
+      return true;
+    });
+  } finally {
+    assert.equal((await small.stop()).code, 0);
+  }
+});
