@@ -7,6 +7,11 @@
  * from the expected one deletes the download. The blob is then renamed into place (same folder
  * tree, so the rename is atomic) and the manifest is written.
  *
+ * A resumed request carries If-Range with the validator (strong ETag, else Last-Modified) of the
+ * response that started the file, kept next to it in <key>.partial.validator: if the file changed
+ * on the server since, the server answers 200 and the download starts over instead of appending
+ * the new file's tail to the old file's head.
+ *
  * The expected digest comes, in this order, from the caller (--sha256) or from the server: the
  * X-Linked-Etag header Hugging Face sends for files kept in Git LFS (it is the SHA-256 of the
  * content), or an ETag that is exactly 64 hex digits. Without either, the download is still named
@@ -107,6 +112,9 @@ typedef struct dl {
     bool have_range, have_length;
     char hf_sha[65];          /* X-Linked-Etag */
     char etag_sha[65];        /* ETag, when it is a bare SHA-256 */
+    char etag[160];           /* the strong ETag of the current response, as sent */
+    char last_modified[80];   /* its Last-Modified */
+    const char *vpath;        /* where the validator of the partial file is kept */
     char expected[65];        /* what the digest must be ("" unknown) */
     char failure[320];        /* why the write callback stopped the transfer */
     int64_t last_report_ns;
@@ -139,6 +147,19 @@ static void take_sha(const char *v, size_t n, char out[65]) {
     if (owl_sha256_hex_valid(buf)) memcpy(out, buf, 65);
 }
 
+/* A header value, trimmed, when it fits and is plain printable ASCII; else "". */
+static void keep_header(const char *v, size_t n, char *out, size_t size) {
+    while (n && (*v == ' ' || *v == '\t')) v++, n--;
+    while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ')) n--;
+    out[0] = '\0';
+    if (n == 0 || n >= size) return;
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e) return;
+    }
+    memcpy(out, v, n);
+    out[n] = '\0';
+}
+
 static bool header_is(const char *line, size_t n, const char *name, const char **value,
                       size_t *vn) {
     size_t k = strlen(name);
@@ -157,7 +178,7 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *user) {
     if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         /* a new response (after a redirect): forget the previous one's framing */
         d->have_range = d->have_length = false;
-        d->etag_sha[0] = '\0';
+        d->etag_sha[0] = d->etag[0] = d->last_modified[0] = '\0';
     } else if (header_is(line, n, "Content-Range", &v, &vn)) {
         snprintf(tmp, sizeof tmp, "%.*s", (int)(vn < 127 ? vn : 127), v);
         unsigned long long a, b, t;
@@ -182,6 +203,10 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *user) {
         take_sha(v, vn, d->hf_sha);
     } else if (header_is(line, n, "ETag", &v, &vn)) {
         take_sha(v, vn, d->etag_sha);
+        keep_header(v, vn, d->etag, sizeof d->etag);
+        if (strncmp(d->etag, "W/", 2) == 0) d->etag[0] = '\0'; /* If-Range needs a strong one */
+    } else if (header_is(line, n, "Last-Modified", &v, &vn)) {
+        keep_header(v, vn, d->last_modified, sizeof d->last_modified);
     }
     return n;
 }
@@ -217,6 +242,10 @@ static int start_body(dl *d) {
             d->restarted = true;
         }
         d->total = d->have_length ? d->content_length : 0;
+        /* The file starts here: remember what identifies this version of it. */
+        const char *val = d->etag[0] ? d->etag : d->last_modified;
+        if (*val) owl_write_file_atomic(d->vpath, val, strlen(val), NULL);
+        else unlink(d->vpath);
     }
     if (d->total && d->total > d->offset) {
         struct statvfs vfs;
@@ -304,11 +333,22 @@ static long transfer(dl *d, const char *url, CURLcode *cc) {
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, d);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     char range[64];
+    struct curl_slist *hdrs = NULL;
     if (d->offset) {
         snprintf(range, sizeof range, "%llu-", (unsigned long long)d->offset);
         curl_easy_setopt(c, CURLOPT_RANGE, range);
+        size_t vn = 0;
+        char *val = owl_read_file(d->vpath, 150, &vn, NULL);
+        if (val && vn) {
+            char h[200];
+            snprintf(h, sizeof h, "If-Range: %s", val);
+            hdrs = curl_slist_append(hdrs, h);
+            curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+        }
+        free(val);
     }
     *cc = curl_easy_perform(c);
+    curl_slist_free_all(hdrs);
     long code = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     return code;
@@ -328,7 +368,8 @@ static const char *reason(long code) {
     }
 }
 
-static void partial_path(const owl_store *s, const char *url, char **path, char **dir) {
+static void partial_path(const owl_store *s, const char *url, char **path, char **dir,
+                         char **vpath) {
     owl_sha256 *h = owl_sha256_new();
     char hex[65] = "0";
     if (h) {
@@ -339,6 +380,8 @@ static void partial_path(const owl_store *s, const char *url, char **path, char 
     snprintf(rel, sizeof rel, "blobs/partial/%.32s.partial", hex);
     *path = store_path(s, rel);
     *dir = store_path(s, "blobs/partial");
+    strcat(rel, ".validator");
+    *vpath = store_path(s, rel);
 }
 
 int owl_store_pull(const owl_store *s, const char *url_in, const owl_pull_opts *opts,
@@ -360,14 +403,15 @@ int owl_store_pull(const owl_store *s, const char *url_in, const owl_pull_opts *
     if (o->expected_sha256) {
         for (int i = 0; i < 65; i++) d.expected[i] = (char)tolower((unsigned char)o->expected_sha256[i]);
     }
-    char *part = NULL, *dir = NULL;
-    partial_path(s, url, &part, &dir);
+    char *part = NULL, *dir = NULL, *vpath = NULL;
+    partial_path(s, url, &part, &dir, &vpath);
     int rc = -1;
-    if (!part || !dir) {
+    if (!part || !dir || !vpath) {
         owl_errorf(err, "out of memory");
         goto done;
     }
     d.dir = dir;
+    d.vpath = vpath;
     if (report(&d, "pulling manifest", NULL, 0, 0)) goto cancelled;
     d.fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (d.fd < 0) {
@@ -480,6 +524,10 @@ done:
         if (rc < 0 && fstat(d.fd, &st) == 0 && st.st_size == 0) unlink(part);
         close(d.fd);
     }
+    /* the validator lives exactly as long as its partial file */
+    struct stat pst;
+    if (vpath && part && stat(part, &pst) < 0) unlink(vpath);
+    free(vpath);
     free(part);
     free(dir);
     free(url);

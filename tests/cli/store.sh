@@ -41,9 +41,25 @@ expect_error "pull: cut off midway" "interrupted after" "$OWL" pull "$base/cut/t
 part=$(ls "$OWL_HOME"/blobs/partial/*.partial 2>/dev/null | head -n 1)
 check "pull: the partial file stays for a resume" test -n "$part" -a "$(stat -c %s "$part" 2>/dev/null)" = "$half"
 check "pull: resumed" bash -c "'$OWL' pull '$base/cut/tiny.gguf' --name cut >/dev/null"
-check "pull: the resume asked for the rest with Range" grep -q "^GET /cut/tiny.gguf bytes=$half-\$" "$T_TMP/http.log"
+check "pull: the resume asked for the rest with Range" \
+  grep -q "^GET /cut/tiny.gguf bytes=$half- if-range=\"$sha\"\$" "$T_TMP/http.log"
 check "pull: resumed file has the right digest" test "$(digest_of cut:latest)" = "$sha"
 check "pull: no partial after the resume" test "$(partials)" = 0
+
+# The file changes on the server between two attempts: If-Range makes the server send the new
+# version whole instead of its tail after the old version's head.
+cp "$src" "$www/ver.gguf"
+expect_error "pull: a first cut" "interrupted" "$OWL" pull "$base/cut/ver.gguf" --name ver
+printf '\x5a' | dd of="$www/ver.gguf" bs=1 seek=1000 conv=notrunc status=none
+sha2=$(sha256sum "$www/ver.gguf" | cut -d' ' -f1)
+expect_error "pull: the file changed: restarted (and cut again)" "interrupted" \
+  "$OWL" pull "$base/cut/ver.gguf" --name ver
+check "pull: If-Range named the first version" \
+  grep -q "^GET /cut/ver.gguf bytes=$half- if-range=\"$sha\"\$" "$T_TMP/http.log"
+check "pull: then resumed against the new version" bash -c "'$OWL' pull '$base/cut/ver.gguf' --name ver >/dev/null"
+check "pull: the new version's digest, not a mix" test "$(digest_of ver:latest)" = "$sha2"
+"$OWL" rm ver >/dev/null
+check "pull: no validator left behind" test -z "$(ls "$OWL_HOME/blobs/partial")"
 
 # A server that ignores Range: a stale partial for its URL is thrown away and the file taken whole.
 url=$base/norange/tiny.gguf

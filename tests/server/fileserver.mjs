@@ -3,7 +3,8 @@
 //   /files/NAME     Range support (206), a strong ETag that is the file's SHA-256
 //   /norange/NAME   ignores Range: always 200 and the whole file
 //   /cut/NAME       without Range: announces the whole length, sends half, then drops the
-//                   connection; with Range: a normal 206 (so a second pull resumes and completes)
+//                   connection; with Range: a normal 206 (so a second pull resumes and completes),
+//                   unless an If-Range names another version (then 200 and cut again)
 //   /corrupt/NAME   the file with one byte changed (and no ETag)
 //   /badetag/NAME   the file, with an ETag of the wrong SHA-256
 //   /hf/NAME        a 302 to /files/NAME carrying X-Linked-Etag, as Hugging Face does
@@ -20,7 +21,8 @@ const log = (line) => { if (logFile) fs.appendFileSync(logFile, line + '\n'); };
 
 const server = http.createServer((req, res) => {
   const range = req.headers.range || '-';
-  log(`${req.method} ${req.url} ${range}`);
+  const ifRange = req.headers['if-range'];
+  log(`${req.method} ${req.url} ${range}${ifRange ? ` if-range=${ifRange}` : ''}`);
   const m = req.url.match(/^\/([a-z]+)\/([^/?]+)$/);
   const file = m && path.join(dir, decodeURIComponent(m[2]));
   if (!m || !fs.existsSync(file)) {
@@ -47,11 +49,12 @@ const server = http.createServer((req, res) => {
     data[data.length >> 1] ^= 0xff;
   }
   const headers = { 'Content-Type': 'application/octet-stream' };
-  if (mode === 'files') headers.ETag = `"${sha}"`;
+  if (mode === 'files' || mode === 'cut') headers.ETag = `"${sha}"`;
   if (mode === 'badetag') headers.ETag = `"${'0'.repeat(64)}"`;
   if (mode !== 'norange') headers['Accept-Ranges'] = 'bytes';
   const r = range.match(/^bytes=(\d+)-$/);
-  if (r && mode !== 'norange') {
+  const sameVersion = !ifRange || ifRange === `"${sha}"`;
+  if (r && mode !== 'norange' && sameVersion) {
     const start = Number(r[1]);
     if (start >= data.length) {
       res.writeHead(416, { 'Content-Range': `bytes */${data.length}` });
