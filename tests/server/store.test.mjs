@@ -44,7 +44,11 @@ before(async () => {
   // The loopback file server for /api/pull.
   const child = spawn('node', [path.join(root, 'tests/server/fileserver.mjs'), www], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise((resolve, reject) => {
-    child.stdout.once('data', (d) => resolve(Number(String(d).trim())));
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(Number(out.trim()));
+    });
     child.once('exit', (code) => reject(new Error(`file server exited ${code}`)));
   });
   files = { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
