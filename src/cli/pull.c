@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 #include "cli/store_cli.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +19,18 @@ static const char usage[] =
     "\n"
     "  --name NAME[:TAG]   store name (default: the file name without .gguf, tag latest)\n"
     "  --sha256 HEX        the expected SHA-256 of the file\n";
+
+static volatile sig_atomic_t interrupted;
+
+/* The first Ctrl-C stops the transfer at its next progress report; a second one (a server that
+ * sends nothing at all) ends the program at once. Either way the partial file stays. */
+static void on_sigint(int sig) {
+    if (interrupted) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+    interrupted = 1;
+}
 
 static int run(int argc, char **argv) {
     cli_args a;
@@ -43,7 +56,10 @@ static int run(int argc, char **argv) {
     if (!url) return cli_error("pull: missing URL (see 'owl help pull')");
     owl_store s;
     if (cli_store_open(&s) < 0) return 1;
-    cli_progress pr = {0};
+    /* Ctrl-C ends the transfer cleanly: the partial file stays for the next pull. */
+    cli_progress pr = {.stop = &interrupted};
+    signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
     o.progress = cli_pull_progress;
     o.user = &pr;
     owl_error err = {{0}};

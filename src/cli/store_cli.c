@@ -63,6 +63,7 @@ static double now_s(void) {
 
 int cli_pull_progress(void *user, const owl_pull_progress *p) {
     cli_progress *pr = user;
+    if (pr->stop && *pr->stop) return 1;
     if (!pr->t0) {
         pr->t0 = now_s();
         pr->tty = isatty(STDERR_FILENO);

@@ -7,6 +7,8 @@
 #include "owl/sample.h"
 #include "owl/store.h"
 
+#include <signal.h>
+
 /* Opens $OWL_HOME (or ~/.owl); prints the error and returns -1 on failure. */
 int cli_store_open(owl_store *s);
 /* A file path is used as is; anything else is looked up in the store. Prints the error. */
@@ -18,6 +20,7 @@ void cli_apply_params(const json_t *params, owl_sampler_params *sp, long long *n
 /* The owl_pull_cb of the commands: a progress bar on stderr when it is a terminal, else nothing.
  * user points to a cli_progress (zeroed). */
 typedef struct cli_progress {
+    volatile sig_atomic_t *stop; /* when set and non-zero, the pull stops (Ctrl-C) */
     bool tty;
     double t0;
     uint64_t last_completed;

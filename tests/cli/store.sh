@@ -61,6 +61,18 @@ check "pull: the new version's digest, not a mix" test "$(digest_of ver:latest)"
 "$OWL" rm ver >/dev/null
 check "pull: no validator left behind" test -z "$(ls "$OWL_HOME/blobs/partial")"
 
+# Ctrl-C: the pull stops cleanly, says how to resume, and keeps what it has.
+"$OWL" pull "$base/slow/tiny.gguf" --name slow >"$T_TMP/slow.out" 2>"$T_TMP/slow.err" &
+pull_pid=$!
+sleep 0.6
+kill -INT "$pull_pid"
+wait "$pull_pid"
+check "pull: Ctrl-C ends it with an error" test $? = 1
+check "pull: and says how to resume" grep -q "was stopped; pull again to resume" "$T_TMP/slow.err"
+key=$(printf '%s' "$base/slow/tiny.gguf" | sha256sum | cut -c1-32)
+check "pull: the partial file stays" test -s "$OWL_HOME/blobs/partial/$key.partial"
+rm -f "$OWL_HOME/blobs/partial/$key".*
+
 # A server that ignores Range: a stale partial for its URL is thrown away and the file taken whole.
 url=$base/norange/tiny.gguf
 key=$(printf '%s' "$url" | sha256sum | cut -c1-32)

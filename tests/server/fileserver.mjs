@@ -9,6 +9,7 @@
 //   /badetag/NAME   the file, with an ETag of the wrong SHA-256
 //   /hf/NAME        a 302 to /files/NAME carrying X-Linked-Etag, as Hugging Face does
 //   /huge/NAME      claims a petabyte, to meet the free-space check
+//   /slow/NAME      the file in 16 KiB pieces, one every 50 ms
 // Anything else is 404. Prints the port on stdout; appends "METHOD PATH RANGE" per request to
 // the log file given as the second argument.
 import http from 'node:http';
@@ -69,6 +70,20 @@ const server = http.createServer((req, res) => {
   }
   headers['Content-Length'] = String(data.length);
   res.writeHead(200, headers);
+  if (mode === 'slow') {
+    let at = 0;
+    const timer = setInterval(() => {
+      if (at >= data.length || res.destroyed) {
+        clearInterval(timer);
+        res.end();
+        return;
+      }
+      res.write(data.subarray(at, at + 16384));
+      at += 16384;
+    }, 50);
+    res.on('close', () => clearInterval(timer));
+    return;
+  }
   if (mode === 'cut') {
     res.write(data.subarray(0, data.length >> 1), () => setTimeout(() => res.destroy(), 100));
     return;
