@@ -63,8 +63,10 @@ static bool arch_int(const owl_gguf *g, const char *arch, const char *key, int64
     return a && a->n > 0 && owl_gguf_array_int(a, 0, out);
 }
 
-/* File size (the weights are mapped) plus the KV caches of every slot at f16. */
-static uint64_t estimate_bytes(const char *path, const owl_engine_params *ep, int64_t *ctx_len) {
+/* File size (the weights are mapped) plus the KV caches of every slot at f16. A context asked
+ * for beyond the model's training length is cut to it: a request's num_ctx must not make the
+ * server allocate what the model cannot use. */
+static uint64_t estimate_bytes(const char *path, owl_engine_params *ep, int64_t *ctx_len) {
     struct stat st;
     uint64_t file = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
     owl_gguf *g = owl_gguf_open(path, NULL);
@@ -84,6 +86,7 @@ static uint64_t estimate_bytes(const char *path, const owl_engine_params *ep, in
     if (!arch_int(g, arch, "attention.value_length", &v_len)) v_len = k_len;
     arch_int(g, arch, "context_length", &train);
     owl_gguf_close(g);
+    if (train > 0 && ep->n_ctx > train) ep->n_ctx = (int)train;
     int64_t n_ctx = ep->n_ctx > 0 ? ep->n_ctx : (train > 0 && train < 4096 ? train : 4096);
     if (ctx_len) *ctx_len = n_ctx;
     int64_t slots = ep->n_slots > 0 ? ep->n_slots : 1;
