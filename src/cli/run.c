@@ -417,5 +417,7 @@ const cli_command cmd_run = {
              "/set temp|top-k|top-p|min-p|seed|n VALUE changes a setting; Ctrl-C stops an answer.\n"
              "Defaults: --temp 0.8 --top-k 40 --top-p 0.95 --min-p 0.05, -n until the model ends\n"
              "or the context is full, threads = cores, context = the model's (at most 4096).\n"
-             "--temp 0 is greedy. The same --seed and settings give the same text.\n",
+             "--temp 0 is greedy. The same --seed and settings give the same text.\n"
+             "MODEL is a GGUF file or a store name (see 'owl list'); a store model's Modelfile\n"
+             "parameters, template and system prompt are its defaults, the options above win.\n",
 };

@@ -383,4 +383,4 @@ static int run(int argc, char **argv) {
     return 0;
 }
 
-const cli_command cmd_show = {"show", run, "describe a GGUF model file", usage};
+const cli_command cmd_show = {"show", run, "describe a GGUF model file or a store model", usage};
