@@ -42,7 +42,8 @@ before(async () => {
   ollama = new Ollama({ host: server.url });
   openai = new OpenAI({ apiKey: 'none', baseURL: `${server.url}/v1`, maxRetries: 0, timeout: 30000 });
   // The loopback file server for /api/pull.
-  const child = spawn('node', [path.join(root, 'tests/server/fileserver.mjs'), www], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('node', [path.join(root, 'tests/server/fileserver.mjs'), www, path.join(home, 'http.log')],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => {
@@ -223,4 +224,38 @@ test('a model larger than the whole budget is a 503 naming both sizes', { skip }
   } finally {
     assert.equal((await small.stop()).code, 0);
   }
+});
+
+test('a client that leaves /api/pull stops it; the next pull resumes', { skip }, async () => {
+  const url = `${files.url}/slow/tiny.gguf`;
+  const ac = new AbortController();
+  const res = await fetch(`${server.url}/api/pull`, {
+    method: 'POST', body: JSON.stringify({ model: url, as: 'resumed' }), signal: ac.signal,
+  });
+  const reader = res.body.getReader();
+  let seen = '';
+  while (!seen.includes('"completed"')) seen += new TextDecoder().decode((await reader.read()).value);
+  await new Promise((r) => setTimeout(r, 300));
+  ac.abort();
+  const partials = path.join(process.env.OWL_HOME, 'blobs/partial');
+  let kept = 0;
+  for (let i = 0; i < 50 && !kept; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const f = fs.readdirSync(partials).find((n) => n.endsWith('.partial'));
+    // the pull has stopped once the partial file is unlocked and no longer grows
+    if (f) {
+      const a = fs.statSync(path.join(partials, f)).size;
+      await new Promise((r) => setTimeout(r, 200));
+      if (fs.statSync(path.join(partials, f)).size === a && a > 0) kept = a;
+    }
+  }
+  assert.ok(kept > 0 && kept < fs.statSync(model).size, `partial of ${kept} bytes kept`);
+  const r = await fetch(`${server.url}/api/pull`, {
+    method: 'POST', body: JSON.stringify({ model: url, as: 'resumed', stream: false }),
+  });
+  assert.deepEqual(await r.json(), { status: 'success' });
+  const log = fs.readFileSync(path.join(home, 'http.log'), 'utf8');
+  assert.match(log, new RegExp(`^GET /slow/tiny.gguf bytes=${kept}-$`, 'm'));
+  assert.ok((await ollama.list()).models.some((m) => m.name === 'resumed:latest'));
+  assert.deepEqual(fs.readdirSync(partials), []);
 });
