@@ -135,6 +135,9 @@ typedef struct owl_modelfile {
 
 int owl_modelfile_parse(const char *text, size_t len, owl_modelfile *out, owl_error *err);
 void owl_modelfile_free(owl_modelfile *mf);
+/* A Modelfile that recreates a stored model (malloc'd): FROM `from`, then its PARAMETER, SYSTEM
+ * and TEMPLATE lines. Numbers are written plainly (0, 0.7), strings quoted. */
+char *owl_manifest_modelfile(const owl_manifest *m, const char *from);
 /* Validates one parameter and stores it in params (stop values accumulate). */
 int owl_modelfile_set_param(json_t *params, const char *key, const char *value, owl_error *err);
 

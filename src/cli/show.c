@@ -11,7 +11,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: owl show FILE|NAME[:TAG] [--json] [--tensors]\n"
+    "usage: owl show FILE|NAME[:TAG] [--json] [--tensors] [--modelfile]\n"
     "\n"
     "Prints what a GGUF model file holds: architecture, parameter count, file type and the mix of\n"
     "tensor types, context length, embedding size, layers, heads, RoPE settings, vocabulary and\n"
@@ -19,7 +19,8 @@ static const char usage[] =
     "A store name (see 'owl list') also shows its digest and its Modelfile defaults.\n"
     "\n"
     "  --json      one JSON object on stdout\n"
-    "  --tensors   also list every tensor (name, type, shape, bytes)\n";
+    "  --tensors   also list every tensor (name, type, shape, bytes)\n"
+    "  --modelfile a store model's recipe: a Modelfile that recreates it\n";
 
 /* Keys under "<arch>." */
 static bool arch_int(const owl_gguf *g, const char *arch, const char *key, int64_t *out) {
@@ -345,7 +346,7 @@ static int run(int argc, char **argv) {
     cli_args a;
     cli_args_init(&a, argc, argv);
     const char *file = NULL, *arg;
-    bool as_json = false, tensors = false, flag;
+    bool as_json = false, tensors = false, modelfile = false, flag;
     while ((arg = cli_args_next(&a, &flag))) {
         if (!flag) {
             if (file) return cli_error("show: unexpected argument '%s'", arg);
@@ -354,6 +355,8 @@ static int run(int argc, char **argv) {
             as_json = true;
         } else if (cli_flag_is(arg, "--tensors")) {
             tensors = true;
+        } else if (cli_flag_is(arg, "--modelfile")) {
+            modelfile = true;
         } else {
             return cli_error("show: unknown option %s (see 'owl help show')", arg);
         }
@@ -362,6 +365,17 @@ static int run(int argc, char **argv) {
     owl_error err = {{0}};
     owl_resolved r;
     if (cli_resolve_model(file, &r) < 0) return 1;
+    if (modelfile) {
+        if (!r.from_store) {
+            owl_resolved_free(&r);
+            return cli_error("show: --modelfile needs a store name, not a file");
+        }
+        char *mf = owl_manifest_modelfile(&r.m, r.path);
+        if (mf) fputs(mf, stdout);
+        free(mf);
+        owl_resolved_free(&r);
+        return mf ? 0 : cli_error("show: out of memory");
+    }
     owl_gguf *g = owl_gguf_open(r.path, &err);
     if (!g) {
         owl_resolved_free(&r);

@@ -257,38 +257,11 @@ static void show(owl_registry *r, const char *body, size_t len, owl_manage_resul
     rfc3339_s(when, sizeof when, m.modified);
     owl_model_name_format(&m.name, full, sizeof full);
     json_t *o = json_object();
-    /* A Modelfile that recreates the model. */
-    json_t *lines = json_array();
-    json_array_append_new(lines, json_sprintf("FROM %s", m.source ? m.source : path));
+    /* A Modelfile that recreates the model from its blob. */
+    char *mf = owl_manifest_modelfile(&m, path ? path : "");
+    json_object_set_new(o, "modelfile", json_string(mf ? mf : ""));
+    free(mf);
     char *params = parameters_text(m.parameters);
-    const char *key;
-    json_t *v;
-    json_object_foreach(m.parameters, key, v) {
-        size_t n = json_is_array(v) ? json_array_size(v) : 1;
-        for (size_t i = 0; i < n; i++) {
-            char *t = value_text(json_is_array(v) ? json_array_get(v, i) : v);
-            if (t) json_array_append_new(lines, json_sprintf("PARAMETER %s %s", key, t));
-            free(t);
-        }
-    }
-    if (m.system) json_array_append_new(lines, json_sprintf("SYSTEM \"\"\"%s\"\"\"", m.system));
-    if (m.template_src) {
-        json_array_append_new(lines, json_sprintf("TEMPLATE \"\"\"%s\"\"\"", m.template_src));
-    }
-    size_t i;
-    json_t *line;
-    size_t total = 1;
-    json_array_foreach(lines, i, line) total += json_string_length(line) + 1;
-    char *mf = malloc(total);
-    if (mf) {
-        size_t at = 0;
-        json_array_foreach(lines, i, line) {
-            at += (size_t)snprintf(mf + at, total - at, "%s\n", json_string_value(line));
-        }
-        json_object_set_new(o, "modelfile", json_string(mf));
-        free(mf);
-    }
-    json_decref(lines);
     json_object_set_new(o, "parameters", json_string(params ? params : ""));
     free(params);
     json_object_set_new(o, "template", json_string(m.template_src ? m.template_src : ""));

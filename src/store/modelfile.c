@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,4 +261,69 @@ int owl_modelfile_parse(const char *text, size_t len, owl_modelfile *out, owl_er
 fail:
     owl_modelfile_free(out);
     return -1;
+}
+
+/* ---- writing one ----------------------------------------------------------------------------- */
+
+/* A growing text; on allocation failure it is dropped and stays NULL. */
+typedef struct text {
+    char *p;
+    size_t len, cap;
+} text;
+
+static void put(text *t, const char *fmt, ...) OWL_PRINTF(2, 3);
+static void put(text *t, const char *fmt, ...) {
+    if (!t->p && t->cap) return; /* failed before */
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if (t->len + (size_t)n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 256;
+        while (cap < t->len + (size_t)n + 1) cap *= 2;
+        char *q = realloc(t->p, cap);
+        if (!q) {
+            free(t->p);
+            t->p = NULL;
+            t->cap = 1;
+            return;
+        }
+        t->p = q;
+        t->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
+    va_end(ap);
+    t->len += (size_t)n;
+}
+
+static void put_value(text *t, const json_t *v) {
+    if (json_is_integer(v)) {
+        put(t, "%lld", (long long)json_integer_value(v));
+    } else if (json_is_real(v)) {
+        put(t, "%.9g", json_real_value(v));
+    } else {
+        char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        put(t, "%s", s ? s : "\"\"");
+        free(s);
+    }
+}
+
+char *owl_manifest_modelfile(const owl_manifest *m, const char *from) {
+    text t = {0};
+    put(&t, "FROM %s\n", from);
+    const char *key;
+    json_t *v;
+    json_object_foreach(m->parameters, key, v) {
+        size_t n = json_is_array(v) ? json_array_size(v) : 1;
+        for (size_t i = 0; i < n; i++) {
+            put(&t, "PARAMETER %s ", key);
+            put_value(&t, json_is_array(v) ? json_array_get(v, i) : v);
+            put(&t, "\n");
+        }
+    }
+    if (m->system) put(&t, "SYSTEM \"\"\"%s\"\"\"\n", m->system);
+    if (m->template_src) put(&t, "TEMPLATE \"\"\"%s\"\"\"\n", m->template_src);
+    return t.p;
 }

@@ -127,6 +127,12 @@ check "show --json: the store part" bash -c "'$OWL' show story --json | grep -q 
 want=$("$OWL" run "$src" -p "Once" -n 8 --temp 0 2>/dev/null)
 got=$("$OWL" run story -p "Once" 2>/dev/null)
 check "run: a store name with its Modelfile defaults" test -n "$want" -a "$got" = "$want"
+"$OWL" show story --modelfile >"$T_TMP/story.mf"
+check "show --modelfile: FROM the blob" grep -q "^FROM $OWL_HOME/blobs/sha256-$sha\$" "$T_TMP/story.mf"
+check "show --modelfile: the recipe" grep -q '^SYSTEM """Tell stories."""$' "$T_TMP/story.mf"
+check "show --modelfile: recreates the model" bash -c \
+  "'$OWL' create story:again -f '$T_TMP/story.mf' >/dev/null && '$OWL' show story:again --modelfile | cmp -s - '$T_TMP/story.mf' && '$OWL' rm story:again >/dev/null"
+expect_error "show --modelfile: not for a file" "needs a store name" "$OWL" show "$src" --modelfile
 printf 'FROM story\nPARAMETER top_k 1\n' >"$T_TMP/Modelfile2"
 check "create: FROM a store name" bash -c "'$OWL' create story:k1 -f '$T_TMP/Modelfile2' >/dev/null"
 "$OWL" show story:k1 >"$T_TMP/show2"

@@ -257,6 +257,23 @@ static void test_modelfile(void) {
         CHECKF(rc < 0 && strstr(err.msg, bad[i].msg) && !strchr(err.msg, '\n'),
                "case %zu: rc=%d msg='%s' (want '%s')", i, rc, err.msg, bad[i].msg);
     }
+    /* a written Modelfile parses back to the same recipe */
+    owl_manifest m = {0};
+    m.parameters = json_pack("{s:f, s:i, s:[s, s]}", "temperature", 0.7, "top_k", 5, "stop", "a\"b",
+                             "<|end|>");
+    m.system = strdup("line one\nline two");
+    m.template_src = strdup("{{ messages[0].content }}");
+    char *written = owl_manifest_modelfile(&m, "/blobs/x");
+    REQUIRE(written);
+    REQUIRE(owl_modelfile_parse(written, strlen(written), &mf, &err) == 0);
+    CHECK_STR(mf.from, "/blobs/x");
+    CHECK_STR(mf.system, m.system);
+    CHECK_STR(mf.template_src, m.template_src);
+    CHECK(json_equal(mf.parameters, m.parameters));
+    owl_modelfile_free(&mf);
+    owl_manifest_free(&m);
+    free(written);
+
     static const char nul[] = "FROM a\0b\n";
     CHECK(owl_modelfile_parse(nul, sizeof nul - 1, &mf, &err) < 0);
     CHECK(strstr(err.msg, "NUL") != NULL);
