@@ -298,21 +298,50 @@ static void put(text *t, const char *fmt, ...) {
     t->len += (size_t)n;
 }
 
+static void put_quoted(text *t, const char *s) {
+    put(t, "\"");
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') put(t, "\\%c", *s);
+        else put(t, "%c", *s);
+    }
+    put(t, "\"");
+}
+
+/* A string in a form read_value reads back the same: bare when it can be (FROM), "..." with \"
+ * and \\ on one line, """...""" over several. A multi-line text that holds """ or ends in '"'
+ * has no such form; it is written as """...""" all the same. */
+static void put_string(text *t, const char *s, bool may_be_bare) {
+    size_t n = strlen(s);
+    if (strchr(s, '\n')) {
+        put(t, "\"\"\"%s\"\"\"", s);
+    } else if (may_be_bare && n && !blank(s[0]) && s[0] != '"' && !blank(s[n - 1]) &&
+               !strchr(s, '\r')) {
+        put(t, "%s", s);
+    } else {
+        put_quoted(t, s);
+    }
+}
+
 static void put_value(text *t, const json_t *v) {
     if (json_is_integer(v)) {
         put(t, "%lld", (long long)json_integer_value(v));
     } else if (json_is_real(v)) {
-        put(t, "%.9g", json_real_value(v));
+        /* the shortest form that reads back as the same number: 0.7, not 0.69999999999999996 */
+        double d = json_real_value(v);
+        char buf[40];
+        snprintf(buf, sizeof buf, "%.15g", d);
+        if (strtod(buf, NULL) != d) snprintf(buf, sizeof buf, "%.17g", d);
+        put(t, "%s", buf);
     } else {
-        char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-        put(t, "%s", s ? s : "\"\"");
-        free(s);
+        put_string(t, json_string_value(v) ? json_string_value(v) : "", false);
     }
 }
 
 char *owl_manifest_modelfile(const owl_manifest *m, const char *from) {
     text t = {0};
-    put(&t, "FROM %s\n", from);
+    put(&t, "FROM ");
+    put_string(&t, from, true);
+    put(&t, "\n");
     const char *key;
     json_t *v;
     json_object_foreach(m->parameters, key, v) {
@@ -323,7 +352,15 @@ char *owl_manifest_modelfile(const owl_manifest *m, const char *from) {
             put(&t, "\n");
         }
     }
-    if (m->system) put(&t, "SYSTEM \"\"\"%s\"\"\"\n", m->system);
-    if (m->template_src) put(&t, "TEMPLATE \"\"\"%s\"\"\"\n", m->template_src);
+    if (m->system) {
+        put(&t, "SYSTEM ");
+        put_string(&t, m->system, false);
+        put(&t, "\n");
+    }
+    if (m->template_src) {
+        put(&t, "TEMPLATE ");
+        put_string(&t, m->template_src, false);
+        put(&t, "\n");
+    }
     return t.p;
 }

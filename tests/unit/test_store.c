@@ -259,8 +259,8 @@ static void test_modelfile(void) {
     }
     /* a written Modelfile parses back to the same recipe */
     owl_manifest m = {0};
-    m.parameters = json_pack("{s:f, s:i, s:[s, s]}", "temperature", 0.7, "top_k", 5, "stop", "a\"b",
-                             "<|end|>");
+    m.parameters = json_pack("{s:f, s:i, s:[s, s, s, s]}", "temperature", 0.7, "top_k", 5, "stop",
+                             "a\"b\\c", "<|end|>", "tab\there", "two\nlines");
     m.system = strdup("line one\nline two");
     m.template_src = strdup("{{ messages[0].content }}");
     char *written = owl_manifest_modelfile(&m, "/blobs/x");
