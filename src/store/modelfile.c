@@ -307,12 +307,14 @@ static void put_quoted(text *t, const char *s) {
     put(t, "\"");
 }
 
-/* A string in a form read_value reads back the same: bare when it can be (FROM), "..." with \"
- * and \\ on one line, """...""" over several. A multi-line text that holds """ or ends in '"'
- * has no such form; it is written as """...""" all the same. */
-static void put_string(text *t, const char *s, bool may_be_bare) {
+/* A string in a form read_value reads back the same: bare when it can be (FROM), """...""" for
+ * texts (SYSTEM, TEMPLATE, as Ollama writes them) and anything over several lines, else "..."
+ * with \" and \\. A multi-line text that holds """ or ends in '"' has no such form; it is
+ * written as """...""" all the same. */
+static void put_string(text *t, const char *s, bool may_be_bare, bool is_text) {
     size_t n = strlen(s);
-    if (strchr(s, '\n')) {
+    bool triple_ok = !strstr(s, "\"\"\"") && (!n || s[n - 1] != '"');
+    if (strchr(s, '\n') || (is_text && triple_ok)) {
         put(t, "\"\"\"%s\"\"\"", s);
     } else if (may_be_bare && n && !blank(s[0]) && s[0] != '"' && !blank(s[n - 1]) &&
                !strchr(s, '\r')) {
@@ -333,14 +335,14 @@ static void put_value(text *t, const json_t *v) {
         if (strtod(buf, NULL) != d) snprintf(buf, sizeof buf, "%.17g", d);
         put(t, "%s", buf);
     } else {
-        put_string(t, json_string_value(v) ? json_string_value(v) : "", false);
+        put_string(t, json_string_value(v) ? json_string_value(v) : "", false, false);
     }
 }
 
 char *owl_manifest_modelfile(const owl_manifest *m, const char *from) {
     text t = {0};
     put(&t, "FROM ");
-    put_string(&t, from, true);
+    put_string(&t, from, true, false);
     put(&t, "\n");
     const char *key;
     json_t *v;
@@ -354,12 +356,12 @@ char *owl_manifest_modelfile(const owl_manifest *m, const char *from) {
     }
     if (m->system) {
         put(&t, "SYSTEM ");
-        put_string(&t, m->system, false);
+        put_string(&t, m->system, false, true);
         put(&t, "\n");
     }
     if (m->template_src) {
         put(&t, "TEMPLATE ");
-        put_string(&t, m->template_src, false);
+        put_string(&t, m->template_src, false, true);
         put(&t, "\n");
     }
     return t.p;
