@@ -17,7 +17,7 @@ BUILD   := build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
 
-PKGS    := jansson libpcre2-8 libutf8proc libmicrohttpd libcurl sqlite3
+PKGS    := jansson libpcre2-8 libutf8proc libmicrohttpd libcurl sqlite3 libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -12,6 +12,7 @@ pkgs=(
   libmicrohttpd-dev     # HTTP server
   libcurl4-openssl-dev  # HTTP client (model pulls)
   libsqlite3-dev        # usage ledger, store index
+  libssl-dev            # libcrypto: SHA-256 of model blobs
 )
 
 missing=()

@@ -15,6 +15,12 @@ extern const cli_command cmd_serve;
 extern const cli_command cmd_run;
 extern const cli_command cmd_perplexity;
 extern const cli_command cmd_logits;
+extern const cli_command cmd_pull;
+extern const cli_command cmd_list;
+extern const cli_command cmd_rm;
+extern const cli_command cmd_cp;
+extern const cli_command cmd_create;
+extern const cli_command cmd_ps;
 
 
 #endif

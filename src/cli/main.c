@@ -16,6 +16,12 @@ static const cli_command *const commands[] = {
     &cmd_serve,
     &cmd_perplexity,
     &cmd_logits,
+    &cmd_pull,
+    &cmd_list,
+    &cmd_rm,
+    &cmd_cp,
+    &cmd_create,
+    &cmd_ps,
     NULL, /* placeholder: commands are added above */
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "owl/chat.h"
 #include "owl/model.h"
+#include "cli/store_cli.h"
 #include "owl/sample.h"
 #include "owl/tokenizer.h"
 
@@ -292,7 +293,11 @@ static int interactive(session *s) {
         if (strcmp(line, "/clear") == 0) {
             owl_context_truncate(s->ctx, 0);
             owl_sampler_reset(s->sampler);
-            json_array_clear(s->messages);
+            /* a store model's system prompt (messages[0]) outlives /clear */
+            const char *role0 =
+                json_string_value(json_object_get(json_array_get(s->messages, 0), "role"));
+            size_t keep = role0 && strcmp(role0, "system") == 0;
+            while (json_array_size(s->messages) > keep) json_array_remove(s->messages, keep);
             s->n_cached = 0;
             first = true;
             continue;
@@ -391,6 +396,21 @@ static int run(int argc, char **argv) {
         free(o.stops);
         return 1;
     }
+    /* A store name brings its Modelfile defaults; options on the command line still win, so
+     * they are parsed again over those defaults. */
+    owl_resolved res;
+    if (cli_resolve_model(o.path, &res) < 0) {
+        free(o.stops);
+        return 1;
+    }
+    if (res.from_store) {
+        free(o.stops);
+        o = (run_opts){.n_predict = -1, .sp = owl_sampler_default_params(), .kv_type = OWL_TYPE_F16};
+        cli_apply_params(res.m.parameters, &o.sp, &o.n_ctx, &o.n_predict);
+        if (json_is_integer(json_object_get(res.m.parameters, "seed"))) o.seed_set = true;
+        parse(argc, argv, &o);
+    }
+    o.path = res.path;
     if (!o.seed_set) o.sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 
     owl_error err = {{0}};
@@ -404,7 +424,11 @@ static int run(int argc, char **argv) {
         goto done;
     }
     owl_str tsrc;
-    if (!o.raw && owl_gguf_get_str(owl_model_gguf(s.model), "tokenizer.chat_template", &tsrc)) {
+    if (!o.raw && res.m.template_src) {
+        tsrc = (owl_str){res.m.template_src, strlen(res.m.template_src)};
+    }
+    if (!o.raw && (res.m.template_src ||
+                   owl_gguf_get_str(owl_model_gguf(s.model), "tokenizer.chat_template", &tsrc))) {
         s.tmpl = owl_template_parse(tsrc.ptr, tsrc.len, &err);
         if (!s.tmpl) {
             rc = cli_error("%s: chat template: %s", o.path, err.msg);
@@ -412,6 +436,12 @@ static int run(int argc, char **argv) {
         }
     }
     s.messages = json_array();
+    if (res.m.system && s.tmpl) {
+        json_t *sys = json_object();
+        json_object_set_new(sys, "role", json_string("system"));
+        json_object_set_new(sys, "content", json_string(res.m.system));
+        json_array_append_new(s.messages, sys);
+    }
     owl_context_params cp = owl_context_default_params();
     cp.n_ctx = (int)o.n_ctx;
     cp.n_threads = (int)o.threads;
@@ -434,6 +464,7 @@ done:
     owl_context_destroy(s.ctx);
     owl_tokenizer_destroy(s.tok);
     owl_model_destroy(s.model);
+    owl_resolved_free(&res);
     return rc;
 }
 
@@ -455,5 +486,7 @@ const cli_command cmd_run = {
              "or the context is full, threads = cores, context = the model's (at most 4096).\n"
              "--temp 0 is greedy. The same --seed and settings give the same text.\n"
              "--stop STR (repeatable) ends the answer where STR appears, even across tokens; STR\n"
-             "itself is not printed, and text that may be its start is held back until it cannot.\n",
+             "itself is not printed, and text that may be its start is held back until it cannot.\n"
+             "MODEL is a GGUF file or a store name (see 'owl list'); a store model's Modelfile\n"
+             "parameters, template and system prompt are its defaults, the options above win.\n",
 };

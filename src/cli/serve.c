@@ -1,9 +1,11 @@
-/* owl serve: the OpenAI- and Ollama-compatible HTTP server over the engine backend
- * (src/server/engine.c). Without MODEL it serves only health, metrics, version and the error
- * paths; the generation endpoints then answer 503. */
+/* owl serve: the OpenAI- and Ollama-compatible HTTP server. With MODEL (a file or a store name)
+ * it serves that one model through the engine backend (src/server/engine.c); without, it serves
+ * every model in the store, loaded on demand by the registry (src/server/registry.c). */
 #include "cli/commands.h"
 #include "owl/server.h"
+#include "cli/store_cli.h"
 #include "server/engine.h"
+#include "server/registry.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -12,7 +14,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: owl serve [MODEL] [options]\n"
+    "usage: owl serve [MODEL] [options]       (MODEL: a GGUF file or a store name)\n"
     "\n"
     "Serves the OpenAI API (/v1/chat/completions, /v1/completions, /v1/models) and the Ollama\n"
     "API (/api/chat, /api/generate, /api/tags, ...) plus /health and /metrics.\n"
@@ -33,6 +35,16 @@ static const char usage[] =
     "  --kv-type T         KV cache type: f16 (default), f32 or q8_0 (half the memory of f16)\n"
     "  --prefill-chunk N   prompt tokens read per step beside running streams (default 64)\n"
     "  --no-prefix-cache   read every prompt in full (for measuring the prefix cache)\n"
+    "\n"
+    "Without MODEL every model in the store ($OWL_HOME, default ~/.owl) is served by name: a\n"
+    "model loads on its first request and stays for its keep_alive; /api/tags, /api/show,\n"
+    "/api/ps, /api/pull, /api/copy, /api/delete and /v1/models work on the store.\n"
+    "  --keep-alive D      how long an idle model stays loaded when a request does not say:\n"
+    "                      seconds or a duration like 5m, 1h; 0 unloads at once; negative\n"
+    "                      keeps it (default 5m)\n"
+    "  --memory-budget B   memory for all loaded models (file size + KV cache), e.g. 8G, 512M;\n"
+    "                      the least recently used idle model is unloaded to make room\n"
+    "                      (default: no limit)\n"
     "\n"
     "Each request is logged on stderr (method, path, status, tokens, ms); prompts never are.\n"
     "SIGINT or SIGTERM stops accepting, ends running streams and exits 0.\n";
@@ -67,6 +79,7 @@ static int run(int argc, char **argv) {
     long long n;
     bool flag;
     owl_engine_params ep = {.n_slots = 1, .max_queue = 64, .kv_type = OWL_TYPE_F16};
+    owl_registry_params rp = {.keep_alive_s = 300};
     while ((arg = cli_args_next(&a, &flag))) {
         if (!flag) {
             if (model) return cli_error("serve: unexpected argument '%s'", arg);
@@ -120,6 +133,25 @@ static int run(int argc, char **argv) {
             ep.prefill_chunk = (int)n;
         } else if (cli_flag_is(arg, "--no-prefix-cache")) {
             ep.no_prefix_cache = true;
+        } else if (cli_flag_is(arg, "--keep-alive")) {
+            if (!(v = cli_args_value(&a, "--keep-alive"))) return 1;
+            if (owl_parse_duration(v, &rp.keep_alive_s) < 0) {
+                return cli_error("serve: --keep-alive: '%s' is not a duration (300, 5m, 1h, -1)", v);
+            }
+        } else if (cli_flag_is(arg, "--memory-budget")) {
+            if (!(v = cli_args_value(&a, "--memory-budget"))) return 1;
+            char *end;
+            double b = strtod(v, &end);
+            double unit = 1;
+            if (*end == 'K' || *end == 'k') unit = 1024.0, end++;
+            else if (*end == 'M' || *end == 'm') unit = 1024.0 * 1024, end++;
+            else if (*end == 'G' || *end == 'g') unit = 1024.0 * 1024 * 1024, end++;
+            else if (*end == 'T' || *end == 't') unit = 1024.0 * 1024 * 1024 * 1024, end++;
+            if (*end == 'i' || *end == 'B') end += *end == 'i' && end[1] == 'B' ? 2 : 1;
+            if (end == v || *end || !(b > 0) || b * unit > 1e18) {
+                return cli_error("serve: --memory-budget: '%s' is not a size (e.g. 8G, 512M)", v);
+            }
+            rp.memory_budget = (uint64_t)(b * unit);
         } else if (cli_flag_is(arg, "--log-json")) {
             cfg.log_json = true;
         } else {
@@ -137,7 +169,26 @@ static int run(int argc, char **argv) {
     }
     owl_error err = {{0}};
     owl_backend *be = NULL;
-    if (model && !(be = owl_engine_backend_new(model, &ep, &err))) {
+    char store_name[OWL_NAME_MAX + OWL_TAG_MAX + 2] = "";
+    if (model) {
+        owl_resolved res;
+        if (cli_resolve_model(model, &res) < 0) {
+            free(key);
+            return 1;
+        }
+        ep.template_src = res.m.template_src;
+        be = owl_engine_backend_new(res.path, &ep, &err);
+        /* a store model is listed under its store name rather than its general.name */
+        if (be && res.from_store) {
+            owl_model_name_format(&res.m.name, store_name, sizeof store_name);
+            be->model_name = store_name;
+        }
+        owl_resolved_free(&res);
+    } else {
+        rp.engine = ep;
+        be = owl_registry_backend_new(&rp, &err);
+    }
+    if (!be) {
         free(key);
         return cli_error("%s", err.msg);
     }
@@ -154,17 +205,19 @@ static int run(int argc, char **argv) {
 
     owl_server *s = owl_server_new(&cfg, be, &err);
     if (!s) {
-        owl_engine_backend_destroy(be);
+        if (model) owl_engine_backend_destroy(be);
+        else owl_registry_backend_destroy(be);
         free(key);
         return cli_error("serve: %s", err.msg);
     }
-    fprintf(stderr, "owl: listening on http://%s:%d%s%s\n", cfg.host, owl_server_port(s),
-            be ? " serving " : " (no model)", be ? be->model_name : "");
+    fprintf(stderr, "owl: listening on http://%s:%d serving %s\n", cfg.host, owl_server_port(s),
+            model ? be->model_name : "the model store");
     int sig = 0;
     sigwait(&set, &sig);
     fprintf(stderr, "owl: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     owl_server_destroy(s);
-    owl_engine_backend_destroy(be);
+    if (model) owl_engine_backend_destroy(be);
+    else owl_registry_backend_destroy(be);
     free(key);
     return 0;
 }

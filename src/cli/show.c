@@ -1,6 +1,7 @@
 /* `owl show FILE [--json] [--tensors]`: what a GGUF file holds — architecture, size, shapes,
  * RoPE, vocabulary, chat template, tensor types — read from its metadata alone. */
 #include "cli/commands.h"
+#include "cli/store_cli.h"
 #include "owl/gguf.h"
 #include "owl/quantize.h"
 
@@ -10,14 +11,16 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: owl show FILE [--json] [--tensors]\n"
+    "usage: owl show FILE|NAME[:TAG] [--json] [--tensors] [--modelfile]\n"
     "\n"
     "Prints what a GGUF model file holds: architecture, parameter count, file type and the mix of\n"
     "tensor types, context length, embedding size, layers, heads, RoPE settings, vocabulary and\n"
     "special tokens, chat template, name and licence. Works on vocabulary-only files too.\n"
+    "A store name (see 'owl list') also shows its digest and its Modelfile defaults.\n"
     "\n"
     "  --json      one JSON object on stdout\n"
-    "  --tensors   also list every tensor (name, type, shape, bytes)\n";
+    "  --tensors   also list every tensor (name, type, shape, bytes)\n"
+    "  --modelfile a store model's recipe: a Modelfile that recreates it\n";
 
 /* Keys under "<arch>." */
 static bool arch_int(const owl_gguf *g, const char *arch, const char *key, int64_t *out) {
@@ -307,11 +310,43 @@ static void print_human(json_t *o) {
     }
 }
 
+/* What the store adds for a model name: its digest and the Modelfile defaults. */
+static json_t *store_json(const owl_manifest *m) {
+    char name[OWL_NAME_MAX + OWL_TAG_MAX + 2];
+    owl_model_name_format(&m->name, name, sizeof name);
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(name));
+    json_object_set_new(o, "digest", json_string(m->digest));
+    json_object_set_new(o, "source", m->source ? json_string(m->source) : json_null());
+    json_object_set_new(o, "system", m->system ? json_string(m->system) : json_null());
+    json_object_set_new(o, "template", m->template_src ? json_string(m->template_src) : json_null());
+    json_object_set(o, "parameters", m->parameters);
+    return o;
+}
+
+static void print_store(const json_t *st) {
+    const char *v;
+    printf("\n%-14s %s\n", "store name", json_string_value(json_object_get(st, "name")));
+    printf("%-14s %s\n", "digest", json_string_value(json_object_get(st, "digest")));
+    if ((v = json_string_value(json_object_get(st, "source")))) printf("%-14s %s\n", "source", v);
+    if ((v = json_string_value(json_object_get(st, "system")))) printf("%-14s %s\n", "system", v);
+    if ((v = json_string_value(json_object_get(st, "template")))) {
+        printf("%-14s override (%zu bytes)\n", "template", strlen(v));
+    }
+    const char *key;
+    json_t *p;
+    json_object_foreach(json_object_get(st, "parameters"), key, p) {
+        char *t = json_dumps(p, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(9));
+        printf("%-14s %s %s\n", "parameter", key, t ? t : "");
+        free(t);
+    }
+}
+
 static int run(int argc, char **argv) {
     cli_args a;
     cli_args_init(&a, argc, argv);
     const char *file = NULL, *arg;
-    bool as_json = false, tensors = false, flag;
+    bool as_json = false, tensors = false, modelfile = false, flag;
     while ((arg = cli_args_next(&a, &flag))) {
         if (!flag) {
             if (file) return cli_error("show: unexpected argument '%s'", arg);
@@ -320,25 +355,46 @@ static int run(int argc, char **argv) {
             as_json = true;
         } else if (cli_flag_is(arg, "--tensors")) {
             tensors = true;
+        } else if (cli_flag_is(arg, "--modelfile")) {
+            modelfile = true;
         } else {
             return cli_error("show: unknown option %s (see 'owl help show')", arg);
         }
     }
     if (!file) return cli_error("show: missing FILE (see 'owl help show')");
     owl_error err = {{0}};
-    owl_gguf *g = owl_gguf_open(file, &err);
-    if (!g) return cli_error("%s", err.msg);
+    owl_resolved r;
+    if (cli_resolve_model(file, &r) < 0) return 1;
+    if (modelfile) {
+        if (!r.from_store) {
+            owl_resolved_free(&r);
+            return cli_error("show: --modelfile needs a store name, not a file");
+        }
+        char *mf = owl_manifest_modelfile(&r.m, r.path);
+        if (mf) fputs(mf, stdout);
+        free(mf);
+        owl_resolved_free(&r);
+        return mf ? 0 : cli_error("show: out of memory");
+    }
+    owl_gguf *g = owl_gguf_open(r.path, &err);
+    if (!g) {
+        owl_resolved_free(&r);
+        return cli_error("%s", err.msg);
+    }
     json_t *o = build(g, tensors);
+    if (r.from_store) json_object_set_new(o, "store", store_json(&r.m));
     if (as_json) {
         char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
         if (s) puts(s);
         free(s);
     } else {
         print_human(o);
+        if (r.from_store) print_store(json_object_get(o, "store"));
     }
     json_decref(o);
     owl_gguf_close(g);
+    owl_resolved_free(&r);
     return 0;
 }
 
-const cli_command cmd_show = {"show", run, "describe a GGUF model file", usage};
+const cli_command cmd_show = {"show", run, "describe a GGUF model file or a store model", usage};

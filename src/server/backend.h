@@ -21,6 +21,16 @@ typedef struct owl_backend_stats {
     int n_ctx;       /* context per slot */
 } owl_backend_stats;
 
+/* A byte pipe from a producer thread to a connection (the NDJSON lines of /api/pull). */
+typedef struct owl_stream owl_stream;
+
+/* The answer of a model-management endpoint: a whole body, or a stream. */
+typedef struct owl_manage_result {
+    int status;         /* HTTP status of body */
+    char *body;         /* malloc'd JSON ("" for an empty 200), or NULL when streaming */
+    owl_stream *stream; /* one reference, handed to the server */
+} owl_manage_result;
+
 struct owl_backend {
     void *impl;
     const char *model_name; /* what /v1/models and /api/tags list */
@@ -28,7 +38,27 @@ struct owl_backend {
      * 503 when the queue is full, 400 when the prompt does not fit the context, ... */
     int (*submit)(void *impl, owl_job *job, owl_api_error *e);
     void (*stats)(void *impl, owl_backend_stats *out);
+    /* Optional: a backend over a model store answers GET /v1/models, /v1/models/{id},
+     * /api/tags, /api/ps and POST /api/show, DELETE /api/delete, POST /api/copy, /api/pull
+     * itself (method and path as requested, body as sent). NULL: the server answers from
+     * model_name alone. */
+    void (*manage)(void *impl, const char *method, const char *path, const char *body,
+                   size_t len, owl_manage_result *out);
 };
+
+/* ---- streams (src/server/stream.c) ----------------------------------------------------------- */
+
+owl_stream *owl_stream_new(void); /* one reference */
+void owl_stream_retain(owl_stream *s);
+void owl_stream_release(owl_stream *s);
+/* Producer side: append bytes; close when done (the reader then sees the end). */
+void owl_stream_write(owl_stream *s, const char *data, size_t n);
+void owl_stream_close(owl_stream *s);
+/* Reader side: up to max bytes, waiting at most timeout_ms; 0 on timeout, -1 at the end. */
+long owl_stream_read(owl_stream *s, char *buf, size_t max, int timeout_ms);
+/* The reader went away; the producer should stop. */
+void owl_stream_cancel(owl_stream *s);
+bool owl_stream_cancelled(const owl_stream *s);
 
 /* ---- what a backend calls -------------------------------------------------------------------- */
 

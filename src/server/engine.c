@@ -598,7 +598,10 @@ owl_backend *owl_engine_backend_new(const char *path, const owl_engine_params *p
     owl_str tmpl = {0};
     const char *src = NULL;
     size_t src_len = 0;
-    if (owl_gguf_get_str(g, "tokenizer.chat_template", &tmpl)) {
+    if (p->template_src) {
+        src = p->template_src;
+        src_len = strlen(src);
+    } else if (owl_gguf_get_str(g, "tokenizer.chat_template", &tmpl)) {
         src = tmpl.ptr;
         src_len = tmpl.len;
     } else {

@@ -13,6 +13,7 @@ typedef struct owl_engine_params {
     owl_type kv_type; /* KV cache type: OWL_TYPE_F16 (set it: 0 is F32), F32 or Q8_0 */
     int prefill_chunk;     /* prompt tokens read per step beside the running slots (default 64) */
     bool no_prefix_cache;  /* every prompt is read in full (for measuring the prefix cache) */
+    const char *template_src; /* chat template instead of the file's (a Modelfile TEMPLATE) */
 } owl_engine_params;
 
 owl_backend *owl_engine_backend_new(const char *model_path, const owl_engine_params *p,

@@ -65,6 +65,7 @@ struct req_ctx {
     int status;
     int64_t t_start;
     owl_job *job;
+    owl_stream *stream; /* a streamed management answer (/api/pull) */
     int fd;
 };
 
@@ -116,6 +117,8 @@ static enum MHD_Result too_large(req_ctx *c) {
     return respond_error(c, &e);
 }
 
+static bool client_gone(const req_ctx *c);
+
 /* ---- plain endpoints ------------------------------------------------------------------------- */
 
 static const char *model_name(const owl_server *s) {
@@ -161,7 +164,59 @@ static json_t *openai_model(const owl_server *s) {
     return m;
 }
 
+/* ---- model management (a backend over the store answers these itself) ------------------------ */
+
+static bool has_store(const req_ctx *c) { return c->s->backend && c->s->backend->manage; }
+
+static ssize_t manage_reader(void *cls, uint64_t pos, char *buf, size_t max) {
+    req_ctx *c = cls;
+    owl_stream *st = c->stream;
+    for (;;) {
+        if (atomic_load(&c->s->stopping)) owl_stream_cancel(st);
+        long n = owl_stream_read(st, buf, max, 100);
+        if (n > 0) return n;
+        if (n < 0) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (client_gone(c)) {
+            owl_stream_cancel(st); /* a pull stops and keeps its partial file for a resume */
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
+}
+
+static enum MHD_Result h_manage(req_ctx *c) {
+    if (!has_store(c)) {
+        return fail(c, 404, NULL, "not_found", "%s",
+                    "this server has no model store (start 'owl serve' without a MODEL)");
+    }
+    owl_manage_result r = {0};
+    c->s->backend->manage(c->s->backend->impl, c->method, c->path, c->body, c->len, &r);
+    if (!r.stream) {
+        if (r.body && !*r.body) {
+            free(r.body);
+            return respond(c, r.status ? r.status : 200, "application/json", "", 0);
+        }
+        return respond_json(c, r.status ? r.status : 500, r.body);
+    }
+    c->stream = r.stream;
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, manage_reader, c, NULL);
+    if (!resp) {
+        owl_stream_cancel(c->stream);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/x-ndjson");
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    add_common_headers(c, resp);
+    MHD_set_connection_option(c->conn, MHD_CONNECTION_OPTION_TIMEOUT, c->s->cfg.stream_timeout_s);
+    enum MHD_Result ok = MHD_queue_response(c->conn, 200, resp);
+    MHD_destroy_response(resp);
+    c->status = 200;
+    c->responded = true;
+    return ok;
+}
+
 static enum MHD_Result h_models(req_ctx *c) {
+    if (has_store(c)) return h_manage(c);
     json_t *o = json_object();
     json_object_set_new(o, "object", json_string("list"));
     json_t *data = json_array();
@@ -173,6 +228,7 @@ static enum MHD_Result h_models(req_ctx *c) {
 }
 
 static enum MHD_Result h_model(req_ctx *c) {
+    if (has_store(c)) return h_manage(c);
     const char *id = c->path + strlen("/v1/models/");
     if (!c->s->backend || strcmp(id, model_name(c->s)) != 0) {
         owl_api_error e;
@@ -187,6 +243,7 @@ static enum MHD_Result h_model(req_ctx *c) {
 }
 
 static enum MHD_Result h_tags(req_ctx *c) {
+    if (has_store(c)) return h_manage(c);
     json_t *o = json_object();
     json_t *models = json_array();
     if (c->s->backend) {
@@ -201,9 +258,10 @@ static enum MHD_Result h_tags(req_ctx *c) {
     return respond_json(c, 200, s);
 }
 
-static enum MHD_Result h_ps(req_ctx *c) { return h_tags(c); }
+static enum MHD_Result h_ps(req_ctx *c) { return has_store(c) ? h_manage(c) : h_tags(c); }
 
 static enum MHD_Result h_show(req_ctx *c) {
+    if (has_store(c)) return h_manage(c);
     if (!c->s->backend) return fail(c, 404, NULL, "model_not_found", "%s", "no model is loaded");
     json_t *o = json_object();
     json_t *details = json_object();
@@ -337,6 +395,9 @@ static const route routes[] = {
     {"GET", "/api/version", h_version, "/api/version", 0},
     {"POST", "/api/embed", h_no_embeddings, "/api/embed", 0},
     {"POST", "/api/embeddings", h_no_embeddings, "/api/embeddings", 0},
+    {"DELETE", "/api/delete", h_manage, "/api/delete", 0},
+    {"POST", "/api/copy", h_manage, "/api/copy", 0},
+    {"POST", "/api/pull", h_manage, "/api/pull", 0},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -389,7 +450,7 @@ static enum MHD_Result preflight(req_ctx *c) {
     const char *want =
         MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Access-Control-Request-Headers");
     MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
-    MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
     MHD_add_response_header(r, "Access-Control-Allow-Headers",
                             want && *want ? want : "Authorization, Content-Type");
     MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
@@ -554,6 +615,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                      u.prompt_tokens, u.completion_tokens, (long long)ms);
         }
         s->cfg.log(s->cfg.log_user, line);
+    }
+    if (c->stream) {
+        if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK) owl_stream_cancel(c->stream);
+        owl_stream_release(c->stream);
     }
     free(c->body);
     free(c);

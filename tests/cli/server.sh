@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# owl serve as a process: flags, API key file, the log line (text and JSON), 503 without a model,
+# owl serve as a process: flags, API key file, the log line (text and JSON), 404 for a model not in the store,
 # and SIGINT/SIGTERM ending it with status 0. Everything on 127.0.0.1 with bounded waits.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 command -v curl >/dev/null || { skip "server" "curl is not installed"; summary; exit; }
+export OWL_HOME=$T_TMP/owl-home # without MODEL the server serves this (empty) store
 
 # start_server LOG ARGS...: runs owl serve on a free port; sets SRV_PID and SRV_PORT.
 start_server() {
@@ -39,8 +40,8 @@ if start_server "$T_TMP/log" --api-key-file "$T_TMP/key"; then
   check "401 without a key" test "$(get "$base/v1/models")" = 401
   check "401 body is OpenAI's error" grep -q '"code":"invalid_api_key"' "$T_TMP/body"
   check "200 with the key from the file" test "$(get -H 'Authorization: Bearer k3y' "$base/v1/models")" = 200
-  check "503 for generation without a model" test "$(get -H 'Authorization: Bearer k3y' \
-    -d '{"messages":[{"role":"user","content":"PRIVATE"}]}' "$base/v1/chat/completions")" = 503
+  check "404 for a model the store lacks" test "$(get -H 'Authorization: Bearer k3y' \
+    -d '{"model":"nope","messages":[{"role":"user","content":"PRIVATE"}]}' "$base/v1/chat/completions")" = 404
   check "404 for Ollama paths in Ollama's shape" test "$(get -H 'Authorization: Bearer k3y' "$base/api/x")" = 404
   check "Ollama error shape" grep -q '^{"error":"no endpoint GET /api/x"}$' "$T_TMP/body"
   stop_server TERM; rc=$?

@@ -28,7 +28,8 @@ async function launch(bin, argv, portOnStderr) {
     let out = '';
     child.stderr.on('data', (d) => {
       log += d;
-      const m = portOnStderr && log.match(/listening on http:\/\/[^:]+:(\d+)/);
+      // the whole number: a chunk may end in the middle of the port
+      const m = portOnStderr && log.match(/listening on http:\/\/[^:]+:(\d+)\D/);
       if (m) { clearTimeout(timer); resolve(Number(m[1])); }
     });
     child.stdout.on('data', (d) => {

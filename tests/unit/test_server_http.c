@@ -382,7 +382,7 @@ static void test_cors(void) {
     CHECK_EQ_INT(r.status, 204); /* preflight needs no key */
     CHECK(has_header(&r, "Access-Control-Allow-Origin: *"));
     CHECK(has_header(&r, "Access-Control-Allow-Headers: authorization, content-type"));
-    CHECK(has_header(&r, "Access-Control-Allow-Methods: GET, POST, OPTIONS"));
+    CHECK(has_header(&r, "Access-Control-Allow-Methods: GET, POST, DELETE, OPTIONS"));
     request(x.port, "GET", "/health", "Origin: http://a\r\n", NULL, &r);
     CHECK(has_header(&r, "Access-Control-Allow-Origin: *"));
     fixture_stop(&x);
