@@ -71,6 +71,7 @@ typedef struct engine {
     owl_model *model;
     owl_tokenizer *tok;
     owl_template *tmpl;
+    bool own_template; /* the file's or the Modelfile's, not a built-in guessed for chat */
     char *bos, *eos, *name;
     int n_ctx;
     owl_context *ctx; /* n_slots sequences */
@@ -120,7 +121,9 @@ static char *prompt_text(engine *e, const owl_gen_request *r, int choice, bool *
     }
     int n = r->n < 1 ? 1 : r->n;
     const char *p = r->prompts[choice / n];
-    if (r->kind == OWL_API_OLLAMA_GENERATE && !r->raw && e->tmpl) {
+    /* Ollama's generate wraps the prompt in the model's own template; a model without one
+     * continues the prompt as it is (as `owl run` does), not in a built-in chat format. */
+    if (r->kind == OWL_API_OLLAMA_GENERATE && !r->raw && e->tmpl && e->own_template) {
         json_t *msgs = json_array();
         if (r->system) {
             json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "system", "content", r->system));
@@ -604,7 +607,9 @@ owl_backend *owl_engine_backend_new(const char *path, const owl_engine_params *p
     } else if (owl_gguf_get_str(g, "tokenizer.chat_template", &tmpl)) {
         src = tmpl.ptr;
         src_len = tmpl.len;
-    } else {
+    }
+    e->own_template = src != NULL;
+    if (!src) {
         const owl_gguf_array *toks = owl_gguf_get_array(g, "tokenizer.ggml.tokens");
         owl_str arch_s = {0};
         char *arch = owl_gguf_get_str(g, "general.architecture", &arch_s) ? owl_str_dup(arch_s) : NULL;
