@@ -51,15 +51,16 @@ static void *read_worker(void *arg) {
 }
 
 /* CHAINS independent accumulators hide the latency: with 12 this machine's zmm FMA and vpdpbusd
- * measured at well under half their throughput (their latency times issue width is higher than
- * 12); with 24 the loops run at the ports' rate. The loops are unrolled so the accumulators stay
- * in registers. */
-#define CHAINS 24
+ * ran at well under their rate; with 16 the loops run at the ports' rate (two per cycle for
+ * both). More than 16 no longer fit the 32 vector registers beside the operands, and the
+ * compiler's copies then halve the vpdpbusd rate. The loops are unrolled so the accumulators
+ * stay in registers. */
+#define CHAINS 16
 __attribute__((target("avx512f"))) static double fma_avx512(int iters) {
     __m512 a[CHAINS], x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
     for (int k = 0; k < CHAINS; k++) a[k] = _mm512_set1_ps((float)k);
     for (int i = 0; i < iters; i++)
-#pragma GCC unroll 24
+#pragma GCC unroll 16
         for (int k = 0; k < CHAINS; k++) a[k] = _mm512_fmadd_ps(a[k], x, y);
     float s = 0, t[16];
     for (int k = 0; k < CHAINS; k++) {
@@ -73,7 +74,7 @@ __attribute__((target("avx2,fma"))) static double fma_avx2(int iters) {
     __m256 a[CHAINS], x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
     for (int k = 0; k < CHAINS; k++) a[k] = _mm256_set1_ps((float)k);
     for (int i = 0; i < iters; i++)
-#pragma GCC unroll 24
+#pragma GCC unroll 16
         for (int k = 0; k < CHAINS; k++) a[k] = _mm256_fmadd_ps(a[k], x, y);
     float s = 0, t[8];
     for (int k = 0; k < CHAINS; k++) {
@@ -89,7 +90,7 @@ __attribute__((target("avx512f,avx512vnni"))) static double vnni_avx512(int iter
     __m512i a[CHAINS], x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(-2);
     for (int k = 0; k < CHAINS; k++) a[k] = _mm512_set1_epi32(k);
     for (int i = 0; i < iters; i++)
-#pragma GCC unroll 24
+#pragma GCC unroll 16
         for (int k = 0; k < CHAINS; k++) a[k] = _mm512_dpbusd_epi32(a[k], x, y);
     int32_t s = 0, t[16];
     for (int k = 0; k < CHAINS; k++) {

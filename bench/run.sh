@@ -6,8 +6,10 @@
 #   speed:  pp512 and tg128 (tokens/s, mean of 3 runs for owl; llama.cpp's best run, with 1 and
 #           with 2 threads, and the better of the two is the reference)
 #   limits: decode bound = read bandwidth / bytes read per token; prefill bound = arithmetic
-#           peak / (2 x parameters), the int8 dot-product peak for quantized files (their products
-#           run on int8 activations) and the f32 FMA peak for f16/bf16/f32
+#           peak / (2 x the parameters a prompt token multiplies: all but the embedding lookup and
+#           the output matrix, which a prompt uses for its last token only), with the int8
+#           dot-product peak for quantized files (their products run on int8 activations) and
+#           the f32 FMA peak for f16/bf16/f32
 #   tokenizer: bench/tokenizer.sh (1 MB of mixed text)
 #   serving: bench/serve.mjs (1/4/8/16 streaming clients on `owl serve`, multi-turn TTFT with and
 #           without the prefix cache)
@@ -42,8 +44,8 @@ bw=$(json "$peak" read_gbs); flops=$(json "$peak" f32_fma_gflops); int8=$(json "
   echo "Measured here: read bandwidth $bw GB/s ($(json "$peak" read_gbs_1t) GB/s one thread), f32 FMA peak $flops GFLOP/s, int8 dot-product peak $int8 GOP/s ($threads threads, $(json "$peak" simd))."
   echo "owl: $threads threads, mean of $reps runs. llama.cpp (node-llama-cpp $(node -e "console.log(require('$peer/node_modules/node-llama-cpp/package.json').version)")): best of $reps runs, with 1 and with 2 threads; the ratio is against the better."
   echo
-  echo "| model | type | owl pp512 | llama.cpp pp512 (1t / 2t) | pp ratio | owl tg128 | llama.cpp tg128 (1t / 2t) | tg ratio | decode bound | owl % of bound | prefill bound | owl RSS | llama.cpp RSS |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| model | type | owl pp512 | llama.cpp pp512 (1t / 2t) | pp ratio | owl tg128 | llama.cpp tg128 (1t / 2t) | tg ratio | decode bound | owl % of bound | prefill bound | owl % of bound | owl RSS | llama.cpp RSS |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 } >"$out"
 
 for m in $models; do
@@ -55,8 +57,12 @@ for m in $models; do
   read -r per_tok params <<<"$(node -e '
     const o = JSON.parse(require("fs").readFileSync(process.argv[1]));
     const untied = o.tensors.some((t) => t.name === "output.weight");
-    let b = 0; for (const t of o.tensors) if (!(untied && t.name === "token_embd.weight")) b += t.bytes;
-    console.log(b, o.parameters)' "$work/show.json")"
+    let b = 0, p = o.parameters;
+    for (const t of o.tensors) {
+      if (!(untied && t.name === "token_embd.weight")) b += t.bytes;
+      if (t.name === "token_embd.weight" || t.name === "output.weight") p -= t.shape.reduce((a, x) => a * x, 1);
+    }
+    console.log(b, p)' "$work/show.json")"
   owl_rss=$(rss_of "$OWL" bench "$f" -p 512 -n 128 -t "$threads" -r "$reps" --json)
   o=$(cat "$work/cmd.out")
   l1=$(node "$peer/peer.mjs" bench "$f" --threads 1 --pp 512 --tg 128 --reps "$reps")
@@ -70,10 +76,11 @@ for m in $models; do
   awk -v x="$pk" 'BEGIN{exit !(x > 0)}' || pk=$flops
   pbound=$(awk -v f="$pk" -v p="$params" 'BEGIN{printf "%.0f", f * 1e9 / (2 * p)}')
   pct=$(awk -v t="$otg" -v b="$bound" 'BEGIN{printf "%.0f%%", 100 * t / b}')
-  printf '| %s | %s | %.1f ± %.1f | %s / %s | %s | %.1f ± %.1f | %s / %s | %s | %s tok/s | %s | %s tok/s | %s MiB | %s MiB |\n' \
+  ppct=$(awk -v t="$opp" -v b="$pbound" 'BEGIN{printf "%.0f%%", 100 * t / b}')
+  printf '| %s | %s | %.1f ± %.1f | %s / %s | %s | %.1f ± %.1f | %s / %s | %s | %s tok/s | %s | %s tok/s | %s | %s MiB | %s MiB |\n' \
     "$preset" "$type" "$opp" "$(json "$o" pp_tps_sd)" "$(json "$l1" pp_tps)" "$(json "$l2" pp_tps)" \
     "$(ratio "$opp" "$lpp")" "$otg" "$(json "$o" tg_tps_sd)" "$(json "$l1" tg_tps)" "$(json "$l2" tg_tps)" \
-    "$(ratio "$otg" "$ltg")" "$bound" "$pct" "$pbound" "$((owl_rss / 1024))" "$((l2_rss / 1024))" >>"$out"
+    "$(ratio "$otg" "$ltg")" "$bound" "$pct" "$pbound" "$ppct" "$((owl_rss / 1024))" "$((l2_rss / 1024))" >>"$out"
 done
 
 {
