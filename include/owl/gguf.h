@@ -106,6 +106,12 @@ bool owl_gguf_get_int(const owl_gguf *g, const char *key, int64_t *out);
 bool owl_gguf_get_float(const owl_gguf *g, const char *key, double *out);
 bool owl_gguf_get_bool(const owl_gguf *g, const char *key, bool *out);
 bool owl_gguf_get_str(const owl_gguf *g, const char *key, owl_str *out);
+/* A string value copied into buf (NUL-terminated); false when missing, not a string or longer
+ * than size - 1 bytes. */
+bool owl_gguf_get_cstr(const owl_gguf *g, const char *key, char *buf, size_t size);
+/* "<arch>.<key>" as an integer (e.g. "llama" and "block_count"); for a key that holds one value
+ * per layer, the first. */
+bool owl_gguf_get_arch_int(const owl_gguf *g, const char *arch, const char *key, int64_t *out);
 const owl_gguf_array *owl_gguf_get_array(const owl_gguf *g, const char *key);
 /* Element i of a scalar array, converted; false when out of range or not numeric. */
 bool owl_gguf_array_int(const owl_gguf_array *a, uint64_t i, int64_t *out);

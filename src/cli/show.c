@@ -23,15 +23,6 @@ static const char usage[] =
     "  --modelfile a store model's recipe: a Modelfile that recreates it\n";
 
 /* Keys under "<arch>." */
-static bool arch_int(const owl_gguf *g, const char *arch, const char *key, int64_t *out) {
-    char k[256];
-    snprintf(k, sizeof k, "%s.%s", arch, key);
-    if (owl_gguf_get_int(g, k, out)) return true;
-    /* some architectures store per-layer arrays (e.g. head counts): report the first entry */
-    const owl_gguf_array *a = owl_gguf_get_array(g, k);
-    return a && a->n > 0 && owl_gguf_array_int(a, 0, out);
-}
-
 static bool arch_float(const owl_gguf *g, const char *arch, const char *key, double *out) {
     char k[256];
     snprintf(k, sizeof k, "%s.%s", arch, key);
@@ -72,10 +63,8 @@ static json_t *build(const owl_gguf *g, bool with_tensors) {
     json_object_set_new(o, "file", json_string(g->path));
     json_object_set_new(o, "file_bytes", json_integer((json_int_t)g->size));
     json_object_set_new(o, "gguf_version", json_integer(g->version));
-    owl_str arch_s = {"", 0};
-    owl_gguf_get_str(g, "general.architecture", &arch_s);
-    char arch[64];
-    snprintf(arch, sizeof arch, "%.*s", (int)(arch_s.len < 63 ? arch_s.len : 63), arch_s.ptr);
+    char arch[64] = "";
+    owl_gguf_get_cstr(g, "general.architecture", arch, sizeof arch);
     json_object_set_new(o, "architecture", arch[0] ? json_string(arch) : json_null());
     json_object_set_new(o, "name", get_str_json(g, "general.name"));
     json_object_set_new(o, "license", get_str_json(g, "general.license"));
@@ -125,13 +114,13 @@ static json_t *build(const owl_gguf *g, bool with_tensors) {
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         int64_t v;
-        if (arch[0] && arch_int(g, arch, ints[i].key, &v)) {
+        if (arch[0] && owl_gguf_get_arch_int(g, arch, ints[i].key, &v)) {
             json_object_set_new(o, ints[i].json, json_integer(v));
         }
     }
     int64_t ne, nh;
-    if (!json_object_get(o, "key_length") && arch[0] && arch_int(g, arch, "embedding_length", &ne) &&
-        arch_int(g, arch, "attention.head_count", &nh) && nh > 0) {
+    if (!json_object_get(o, "key_length") && arch[0] && owl_gguf_get_arch_int(g, arch, "embedding_length", &ne) &&
+        owl_gguf_get_arch_int(g, arch, "attention.head_count", &nh) && nh > 0) {
         json_object_set_new(o, "key_length", json_integer(ne / nh));
     }
     double eps;
@@ -144,7 +133,7 @@ static json_t *build(const owl_gguf *g, bool with_tensors) {
     if (arch[0] && arch_float(g, arch, "rope.freq_base", &f)) {
         json_object_set_new(rope, "freq_base", json_real(f));
     }
-    if (arch[0] && arch_int(g, arch, "rope.dimension_count", &v)) {
+    if (arch[0] && owl_gguf_get_arch_int(g, arch, "rope.dimension_count", &v)) {
         json_object_set_new(rope, "dimension_count", json_integer(v));
     }
     char k[256];
@@ -154,7 +143,7 @@ static json_t *build(const owl_gguf *g, bool with_tensors) {
     if (arch[0] && arch_float(g, arch, "rope.scaling.factor", &f)) {
         json_object_set_new(rope, "scaling_factor", json_real(f));
     }
-    if (arch[0] && arch_int(g, arch, "rope.scaling.original_context_length", &v)) {
+    if (arch[0] && owl_gguf_get_arch_int(g, arch, "rope.scaling.original_context_length", &v)) {
         json_object_set_new(rope, "original_context_length", json_integer(v));
     }
     if (owl_gguf_find_tensor(g, "rope_freqs.weight")) {

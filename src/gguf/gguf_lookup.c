@@ -2,6 +2,7 @@
  * between widths because writers disagree on them (a context length may be u32 or u64). */
 #include "gguf/gguf_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 int64_t owl_gguf_find_index(const owl_gguf *g, const char *key) {
@@ -70,6 +71,22 @@ bool owl_gguf_get_str(const owl_gguf *g, const char *key, owl_str *out) {
     if (!kv || kv->value.type != OWL_GGUF_STRING) return false;
     *out = kv->value.str;
     return true;
+}
+
+bool owl_gguf_get_cstr(const owl_gguf *g, const char *key, char *buf, size_t size) {
+    owl_str v;
+    if (!owl_gguf_get_str(g, key, &v) || v.len >= size) return false;
+    memcpy(buf, v.ptr, v.len);
+    buf[v.len] = '\0';
+    return true;
+}
+
+bool owl_gguf_get_arch_int(const owl_gguf *g, const char *arch, const char *key, int64_t *out) {
+    char k[256];
+    if (snprintf(k, sizeof k, "%s.%s", arch, key) >= (int)sizeof k) return false;
+    if (owl_gguf_get_int(g, k, out)) return true;
+    const owl_gguf_array *a = owl_gguf_get_array(g, k);
+    return a && a->n > 0 && owl_gguf_array_int(a, 0, out);
 }
 
 const owl_gguf_array *owl_gguf_get_array(const owl_gguf *g, const char *key) {

@@ -72,12 +72,8 @@ json_t *registry_details(const char *path, int64_t *ctx_len) {
     json_object_set_new(d, "format", json_string("gguf"));
     owl_gguf *g = owl_gguf_open(path, NULL);
     if (!g) return d;
-    owl_str a = {0};
     char arch[64] = "";
-    if (owl_gguf_get_str(g, "general.architecture", &a) && a.len < sizeof arch) {
-        memcpy(arch, a.ptr, a.len);
-        arch[a.len] = '\0';
-    }
+    owl_gguf_get_cstr(g, "general.architecture", arch, sizeof arch);
     json_object_set_new(d, "family", json_string(arch));
     json_object_set_new(d, "families", json_pack("[s]", arch));
     uint64_t params = 0;

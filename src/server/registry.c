@@ -55,14 +55,6 @@ int owl_parse_duration(const char *s, double *out) {
 
 /* ---- memory estimate ------------------------------------------------------------------------- */
 
-static bool arch_int(const owl_gguf *g, const char *arch, const char *key, int64_t *out) {
-    char k[192];
-    snprintf(k, sizeof k, "%s.%s", arch, key);
-    if (owl_gguf_get_int(g, k, out)) return true;
-    const owl_gguf_array *a = owl_gguf_get_array(g, k);
-    return a && a->n > 0 && owl_gguf_array_int(a, 0, out);
-}
-
 /* File size (the weights are mapped) plus the KV caches of every slot at f16. A context asked
  * for beyond the model's training length is cut to it: a request's num_ctx must not make the
  * server allocate what the model cannot use. */
@@ -71,20 +63,16 @@ static uint64_t estimate_bytes(const char *path, owl_engine_params *ep, int64_t 
     uint64_t file = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
     owl_gguf *g = owl_gguf_open(path, NULL);
     if (!g) return file;
-    owl_str a = {0};
     char arch[64] = "llama";
-    if (owl_gguf_get_str(g, "general.architecture", &a) && a.len < sizeof arch) {
-        memcpy(arch, a.ptr, a.len);
-        arch[a.len] = '\0';
-    }
+    owl_gguf_get_cstr(g, "general.architecture", arch, sizeof arch);
     int64_t n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, k_len = 0, v_len = 0, train = 0;
-    arch_int(g, arch, "block_count", &n_layer);
-    arch_int(g, arch, "embedding_length", &n_embd);
-    arch_int(g, arch, "attention.head_count", &n_head);
-    if (!arch_int(g, arch, "attention.head_count_kv", &n_head_kv)) n_head_kv = n_head;
-    if (!arch_int(g, arch, "attention.key_length", &k_len)) k_len = n_head ? n_embd / n_head : 0;
-    if (!arch_int(g, arch, "attention.value_length", &v_len)) v_len = k_len;
-    arch_int(g, arch, "context_length", &train);
+    owl_gguf_get_arch_int(g, arch, "block_count", &n_layer);
+    owl_gguf_get_arch_int(g, arch, "embedding_length", &n_embd);
+    owl_gguf_get_arch_int(g, arch, "attention.head_count", &n_head);
+    if (!owl_gguf_get_arch_int(g, arch, "attention.head_count_kv", &n_head_kv)) n_head_kv = n_head;
+    if (!owl_gguf_get_arch_int(g, arch, "attention.key_length", &k_len)) k_len = n_head ? n_embd / n_head : 0;
+    if (!owl_gguf_get_arch_int(g, arch, "attention.value_length", &v_len)) v_len = k_len;
+    owl_gguf_get_arch_int(g, arch, "context_length", &train);
     owl_gguf_close(g);
     if (train > 0 && ep->n_ctx > train) ep->n_ctx = (int)train;
     int64_t n_ctx = ep->n_ctx > 0 ? ep->n_ctx : (train > 0 && train < 4096 ? train : 4096);

@@ -429,6 +429,24 @@ static void test_fuzz_regressions(void) {
     printf("  %d regression inputs\n", n);
 }
 
+/* String values into a caller's buffer and "<arch>." keys. */
+static void test_arch_lookups(void) {
+    SHARED_OR_SKIP(path, "models/stories260K/stories260K.gguf");
+    owl_gguf *g = owl_gguf_open(path, NULL);
+    REQUIRE(g);
+    char arch[64], tiny[5];
+    CHECK(owl_gguf_get_cstr(g, "general.architecture", arch, sizeof arch));
+    CHECK_STR(arch, "llama");
+    CHECK(!owl_gguf_get_cstr(g, "general.architecture", tiny, sizeof tiny)); /* "llama" + NUL > 5 */
+    CHECK(!owl_gguf_get_cstr(g, "llama.block_count", arch, sizeof arch));   /* not a string */
+    int64_t v = 0;
+    CHECK(owl_gguf_get_arch_int(g, "llama", "block_count", &v));
+    CHECK(v == 5);
+    CHECK(!owl_gguf_get_arch_int(g, "llama", "no.such.key", &v));
+    CHECK(!owl_gguf_get_arch_int(g, "qwen2", "block_count", &v));
+    owl_gguf_close(g);
+}
+
 int main(void) {
     RUN(test_roundtrip);
     RUN(test_truncated);
@@ -436,5 +454,6 @@ int main(void) {
     RUN(test_malformed);
     RUN(test_shared_files);
     RUN(test_fuzz_regressions);
+    RUN(test_arch_lookups);
     return test_summary();
 }
