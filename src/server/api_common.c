@@ -8,6 +8,25 @@
 #include <string.h>
 #include <time.h>
 
+/* Messages and parameter names may quote the request (a JSON parser's excerpt of the body, a
+ * key), and they go out as one-line JSON strings and log lines: control characters become
+ * spaces and bytes that are not UTF-8 (or a character cut by truncation) become '?'. */
+static void one_line_utf8(char *str) {
+    unsigned char *s = (unsigned char *)str;
+    for (size_t i = 0; s[i];) {
+        int len = owl_utf8_len(s[i]);
+        size_t n = 0;
+        while (n < (size_t)len && s[i + n]) n++;
+        if (len > 1 && n == (size_t)len && owl_utf8_valid(str + i, n)) {
+            i += n;
+            continue;
+        }
+        if (len != 1) s[i] = '?';
+        else if (s[i] < 0x20 || s[i] == 0x7f) s[i] = ' ';
+        i++;
+    }
+}
+
 int owl_api_errorf(owl_api_error *e, int status, const char *type, const char *param,
                    const char *code, const char *fmt, ...) {
     if (!e) return -1;
@@ -20,6 +39,8 @@ int owl_api_errorf(owl_api_error *e, int status, const char *type, const char *p
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
+    one_line_utf8(e->message);
+    one_line_utf8(e->param);
     return -1;
 }
 

@@ -401,6 +401,32 @@ static void test_job_events(void) {
     owl_job_release(j);
 }
 
+/* Messages quote the request (the JSON parser's excerpt, a key, a model name): whatever it holds,
+ * the error stays one line of valid UTF-8 and its JSON can be written. */
+static void test_error_text_is_clean(void) {
+    owl_api_error e;
+    owl_gen_request r;
+    const char body[] = "{\"prom,\":0,\"sto\\\n\":[\"\",\"x\"]}"; /* a bad escape across a newline */
+    CHECK(owl_openai_parse_completion(body, sizeof body - 1, &r, &e) == -1);
+    CHECK(strchr(e.message, '\n') == NULL);
+    CHECK(strstr(e.message, "invalid JSON body") != NULL);
+    /* invalid UTF-8 and control characters quoted into the message and the parameter */
+    owl_api_errorf(&e, 400, NULL, "a\x01" "b\xff", NULL, "model '%s' bad\tvalue \xe2\x82", "\xc3(");
+    CHECK_STR(e.param, "a b?");
+    CHECK(owl_utf8_valid(e.message, strlen(e.message)));
+    CHECK(strchr(e.message, '\t') == NULL);
+    /* a message cut inside a multi-byte character by the buffer's size */
+    char big[600];
+    memset(big, 'x', sizeof big);
+    for (size_t i = 0; i + 2 < sizeof big; i += 2) memcpy(big + i, "\xc3\xa9", 2); /* é é é ... */
+    big[sizeof big - 1] = '\0';
+    owl_api_errorf(&e, 400, NULL, NULL, NULL, "x%s", big);
+    CHECK(owl_utf8_valid(e.message, strlen(e.message)));
+    char *s = owl_openai_error_json(&e);
+    CHECK(s != NULL);
+    free(s);
+}
+
 int main(void) {
     RUN(test_chat_parse_full);
     RUN(test_chat_defaults);
@@ -408,6 +434,7 @@ int main(void) {
     RUN(test_completion_parse);
     RUN(test_ollama_parse);
     RUN(test_error_json);
+    RUN(test_error_text_is_clean);
     RUN(test_openai_responses);
     RUN(test_openai_chunks);
     RUN(test_openai_logprobs);
