@@ -57,6 +57,9 @@ int owl_utf8_len(unsigned char c);
  * path, when it cannot be read or holds more than max bytes. */
 char *owl_read_file(const char *path, size_t max, size_t *len, owl_error *err);
 
+/* Bytes of memory a new allocation could still get (Linux's MemAvailable); 0 when unknown. */
+uint64_t owl_mem_available(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -72,7 +72,8 @@ const char *owl_model_type_name(const owl_model *m);
 /* ---- contexts ------------------------------------------------------------------------------ */
 
 typedef struct owl_context_params {
-    int n_ctx;       /* positions per sequence; 0 = the model's context, capped at 4096 */
+    int n_ctx;       /* positions per sequence; 0 = the model's context, at most 4096 and at most
+                        what half the available memory holds as KV cache */
     int n_batch;     /* tokens per forward pass during prefill (default 256) */
     int n_threads;   /* 0 = online CPUs */
     owl_type kv_type;  /* OWL_TYPE_F16 (default), OWL_TYPE_F32 or OWL_TYPE_Q8_0 */

@@ -33,6 +33,15 @@ static size_t act_bytes(const owl_model *m, int64_t n_tok) {
     return 3 * best * (size_t)n_tok + 64;
 }
 
+int64_t owl_context_fit(int64_t want, uint64_t bytes_per_pos, uint64_t budget) {
+    if (want <= 0 || bytes_per_pos == 0 || budget == 0) return want; /* nothing known: as asked */
+    const uint64_t fits = budget / bytes_per_pos;
+    if ((uint64_t)want <= fits) return want;
+    /* whole blocks of 256 positions, and never below one block (or the model's own context) */
+    const int64_t n = (int64_t)(fits / 256 * 256);
+    return n >= 256 ? n : (want < 256 ? want : 256);
+}
+
 owl_context *owl_context_new(const owl_model *m, const owl_context_params *p, owl_error *err) {
     const owl_hparams *hp = &m->hp;
     owl_context *c = calloc(1, sizeof *c);
@@ -43,7 +52,17 @@ owl_context *owl_context_new(const owl_model *m, const owl_context_params *p, ow
     c->model = m;
     c->params = p ? *p : owl_context_default_params();
     owl_context_params *cp = &c->params;
-    if (cp->n_ctx <= 0) cp->n_ctx = (int)(hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
+    if (cp->n_ctx <= 0) {
+        /* The model's context, at most 4096, and at most what half the memory still available
+         * holds as KV cache (the weights are mapped and need the rest). */
+        const int64_t want = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+        const owl_type kt = cp->kv_type;
+        const uint64_t per_pos = (uint64_t)hp->n_layer *
+                                 (owl_row_size(kt, hp->n_head_kv * hp->head_dim_k) +
+                                  owl_row_size(kt, hp->n_head_kv * hp->head_dim_v)) *
+                                 (uint64_t)(cp->n_seq > 0 ? cp->n_seq : 1);
+        cp->n_ctx = (int)owl_context_fit(want, per_pos, owl_mem_available() / 2);
+    }
     if (cp->n_ctx > hp->n_ctx_train * 8 || cp->n_ctx > (1 << 22)) {
         owl_errorf(err, "context of %d tokens is too long for this model (trained on %lld)",
                    cp->n_ctx, (long long)hp->n_ctx_train);

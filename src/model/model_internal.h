@@ -94,6 +94,10 @@ struct owl_context {
 
 /* The forward pass over one ubatch (n <= n_batch); the caller has checked every token, sequence
  * and position. */
+/* The default context length: want positions, or fewer when bytes_per_pos of KV cache each
+ * would not fit budget bytes (whole blocks of 256, at least one). */
+int64_t owl_context_fit(int64_t want, uint64_t bytes_per_pos, uint64_t budget);
+
 void owl_forward(owl_context *c, const owl_ubatch *ub);
 
 #endif

@@ -1,5 +1,6 @@
 #include "owl/gguf.h"
 #include "owl/model.h"
+#include "model/model_internal.h"
 #include "test.h"
 
 /* Greedy decoding from BOS: feeds each chosen token back in, one at a time. */
@@ -149,6 +150,16 @@ static void test_unsupported_type(void) {
     check_bad_file(RETYPE, "blk.1.attn_v.weight", "unsupported tensor type iq4_nl in blk.1.attn_v.weight");
 }
 
+/* The default context: the model's (at most 4096), cut to what the memory holds. */
+static void test_context_fits_memory(void) {
+    CHECK(owl_context_fit(4096, 1000, 1ull << 30) == 4096);          /* fits */
+    CHECK(owl_context_fit(4096, 1 << 20, 1000ull << 20) == 768);     /* 1000 positions fit: 3 blocks */
+    CHECK(owl_context_fit(4096, 1 << 20, 100ull << 20) == 256);      /* never below one block */
+    CHECK(owl_context_fit(128, 1 << 20, 10ull << 20) == 128);        /* nor above the model's */
+    CHECK(owl_context_fit(4096, 1 << 20, 0) == 4096);                /* memory unknown: as asked */
+    CHECK(owl_mem_available() > (1ull << 20));                       /* this machine has some */
+}
+
 int main(void) {
     RUN(test_missing_tensor);
     RUN(test_wrong_shape);
@@ -156,5 +167,6 @@ int main(void) {
     RUN(test_stories_greedy_f32_kv);
     RUN(test_stories_greedy_f16_kv_2threads);
     RUN(test_decode_errors);
+    RUN(test_context_fits_memory);
     return test_summary();
 }
