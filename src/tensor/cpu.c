@@ -110,11 +110,9 @@ size_t owl_kernel_act_size(const owl_kernel *k, int64_t n) {
 }
 
 size_t owl_kernel_aux_size(const owl_kernel *k, int64_t n) {
-    /* Q8_0 activations: one (float scale, int32 offset) pair per 32-element block; Q8_1: the
-     * (scale, scaled sum) pair as floats; the k-quant gemms read what they need from the Q8_K
-     * blocks themselves. */
-    if (!k->gemm) return 0;
-    return k->act_type == OWL_TYPE_Q8_0 || k->act_type == OWL_TYPE_Q8_1 ? (size_t)(n / 32) * 8 : 0;
+    /* What each level's gemm_prep writes (the k-quant and float gemms read their activations
+     * as they are: 0). */
+    return k->gemm ? (size_t)(n / 32) * k->gemm_aux : 0;
 }
 
 const owl_vec_ops *owl_vec_ops_get(owl_isa isa) {

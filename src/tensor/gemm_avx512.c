@@ -10,6 +10,7 @@
 #include "tensor/kernels.h"
 
 #include "tensor/blocks.h"
+#include "tensor/simd_transpose.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -41,25 +42,6 @@ static void gemm_prep_q8_0(int64_t n, const void *act, void *aux) {
     }
 }
 
-/* 8×8 transpose of 32-bit lanes: afterwards r[g] holds dword g of each of the eight inputs. */
-static inline void transpose8x8_epi32(__m256i r[8]) {
-    __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-    __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
-    __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
-    __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
-    __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
-    __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
-    __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
-    __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
-    r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
-    r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
-    r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
-    r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
-    r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
-    r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
-    r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
-    r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
-}
 
 
 /* ---- symmetric 32-element types (Q8_0, Q4_0, Q5_0) ---------------------------------------------
@@ -836,20 +818,28 @@ GEMM_ENTRY(gemm_f32, gemm_float(true, n, n_rows, w, row_bytes, act, act_row, aux
 void owl_kernels_init_avx512_gemm(owl_kernel t[OWL_TYPE_COUNT]) {
     t[OWL_TYPE_Q8_0].gemm = gemm_q8_0;
     t[OWL_TYPE_Q8_0].gemm_prep = gemm_prep_q8_0;
+    t[OWL_TYPE_Q8_0].gemm_aux = 8;
+    t[OWL_TYPE_Q8_0].gemm_min_tokens = 0;
     t[OWL_TYPE_Q4_0].gemm = gemm_q4_0;
     t[OWL_TYPE_Q4_0].gemm_prep = gemm_prep_q8_0;
+    t[OWL_TYPE_Q4_0].gemm_aux = 8;
     t[OWL_TYPE_Q5_0].gemm = gemm_q5_0;
     t[OWL_TYPE_Q5_0].gemm_prep = gemm_prep_q8_0;
+    t[OWL_TYPE_Q5_0].gemm_aux = 8;
     t[OWL_TYPE_Q4_1].gemm = gemm_q4_1;
     t[OWL_TYPE_Q4_1].gemm_prep = gemm_prep_q8_1;
+    t[OWL_TYPE_Q4_1].gemm_aux = 8;
     t[OWL_TYPE_Q5_1].gemm = gemm_q5_1;
     t[OWL_TYPE_Q5_1].gemm_prep = gemm_prep_q8_1;
+    t[OWL_TYPE_Q5_1].gemm_aux = 8;
     t[OWL_TYPE_BF16].gemm = gemm_bf16;
     t[OWL_TYPE_BF16].gemm_prep = gemm_kq_nop_prep;
     t[OWL_TYPE_F32].gemm = gemm_f32;
     t[OWL_TYPE_F32].gemm_prep = gemm_kq_nop_prep;
+    t[OWL_TYPE_F32].gemm_aux = 0;
     t[OWL_TYPE_F16].gemm = gemm_f16;
     t[OWL_TYPE_F16].gemm_prep = gemm_kq_nop_prep;
+    t[OWL_TYPE_F16].gemm_aux = 0;
     t[OWL_TYPE_Q4_K].gemm = gemm_q4_K;
     t[OWL_TYPE_Q4_K].gemm_prep = gemm_kq_nop_prep;
     t[OWL_TYPE_Q5_K].gemm = gemm_q5_K;

@@ -51,6 +51,8 @@ typedef struct owl_kernel {
     owl_dot_fn dot;
     owl_gemm_fn gemm;           /* NULL: batches use dot */
     owl_gemm_prep_fn gemm_prep; /* per activation row, into aux_size(n) bytes */
+    size_t gemm_aux;            /* bytes of gemm_prep's output per 32 activation elements */
+    int gemm_min_tokens;        /* smaller batches use dot (0: the default, 4) */
 } owl_kernel;
 
 /* Bytes of gemm aux data per activation row of n elements (0 without gemm). */
@@ -67,6 +69,7 @@ void owl_kernels_init_scalar(owl_kernel table[OWL_TYPE_COUNT]);
 void owl_kernels_init_scalar_quant(owl_kernel table[OWL_TYPE_COUNT]); /* kernels_quant.c */
 void owl_kernels_init_avx2(owl_kernel table[OWL_TYPE_COUNT]);
 void owl_kernels_init_avx2_quant(owl_kernel table[OWL_TYPE_COUNT]); /* kernels_quant_avx2.c */
+void owl_kernels_init_avx2_gemm(owl_kernel table[OWL_TYPE_COUNT]);  /* gemm_avx2.c */
 void owl_kernels_init_avx512(owl_kernel table[OWL_TYPE_COUNT]);
 void owl_kernels_init_avx512_quant(owl_kernel table[OWL_TYPE_COUNT]); /* kernels_quant_avx512.c */
 void owl_kernels_init_avx512_gemm(owl_kernel table[OWL_TYPE_COUNT]);  /* gemm_avx512.c */

@@ -80,6 +80,7 @@ void owl_kernels_init_avx2(owl_kernel t[OWL_TYPE_COUNT]) {
     t[OWL_TYPE_F16].dot = dot_f16;
     t[OWL_TYPE_BF16].dot = dot_bf16;
     owl_kernels_init_avx2_quant(t);
+    owl_kernels_init_avx2_gemm(t);
 }
 
 static float v_dot_f32(int64_t n, const float *a, const float *b) {

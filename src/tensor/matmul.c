@@ -73,7 +73,7 @@ static void chunk_part(void *vctx, int ith, int nth) {
 static void prepare(owl_pool *pool, matmul_job *j, const owl_matrix *w, const float *x,
                     int64_t n_tok, float *y, char *act, const matmul_job *share) {
     *j = (matmul_job){.w = w, .x = x, .n_tok = n_tok, .y = y, .act = act};
-    j->use_gemm = w->k->gemm && n_tok >= GEMM_MIN_TOKENS;
+    j->use_gemm = w->k->gemm && n_tok >= (w->k->gemm_min_tokens ? w->k->gemm_min_tokens : GEMM_MIN_TOKENS);
     if (w->k->act_type == OWL_TYPE_F32) {
         /* Float kernels read X as it is. */
         j->act = (const char *)x;

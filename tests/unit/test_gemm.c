@@ -1,5 +1,5 @@
 /* Batched products (the prefill path) against the row-by-row dot kernel on the same operands,
- * for every type with a gemm at the best ISA level, over the shapes that select each of their
+ * for every type with a gemm at every ISA level this CPU has, over the shapes that select each of their
  * paths: 64-, 16-, 8- and 4-row tiles and their remainders, token counts around the groups of 4
  * and 8 and the F16 tile threshold, and row lengths over several tile spans (with a tail that
  * is not a whole vector for F16). */
@@ -38,7 +38,7 @@ static void check_shape(owl_type type, const owl_kernel *k, int64_t n, int64_t r
             for (int64_t i = 0; i < n; i++) scale += fabs((double)wf[i] * af[i]);
             const float got = y[t * rows + r];
             if (!(fabs(got - ref) <= 1e-5 * scale + 1e-6)) {
-                CHECKF(0, "%s gemm n=%lld rows=%lld n_tok=%lld: y[%lld][%lld] = %g, dot %g", owl_type_name(type),
+                CHECKF(0, "%s gemm (%s) n=%lld rows=%lld n_tok=%lld: y[%lld][%lld] = %g, dot %g", owl_type_name(type), k == owl_kernel_get(type, OWL_ISA_AVX2) ? "avx2" : "avx512",
                        (long long)n, (long long)rows, (long long)n_tok, (long long)t, (long long)r, got, ref);
                 bad = 1;
             }
@@ -49,9 +49,12 @@ static void check_shape(owl_type type, const owl_kernel *k, int64_t n, int64_t r
 static void test_gemm_shapes(void) {
     int tested = 0;
     unsigned long long seed = 2024;
+    for (int isa = OWL_ISA_AVX2; isa <= (int)owl_isa_best(); isa++)
     for (int ti = 0; ti < OWL_TYPE_COUNT; ti++) {
-        const owl_kernel *k = owl_kernel_get((owl_type)ti, owl_isa_best());
+        const owl_kernel *k = owl_kernel_get((owl_type)ti, (owl_isa)isa);
         if (!k || !k->gemm) continue;
+        /* a level's gemm is tested at that level only (the one above may inherit it) */
+        if (isa > OWL_ISA_AVX2 && owl_kernel_get((owl_type)ti, (owl_isa)(isa - 1))->gemm == k->gemm) continue;
         tested++;
         const int64_t bs = owl_type_get((uint32_t)ti)->block_size;
         const int64_t ns[] = {bs == 1 ? 600 : 768, 2304};
