@@ -157,12 +157,18 @@ typedef int (*owl_pull_cb)(void *user, const owl_pull_progress *p);
 typedef struct owl_pull_opts {
     const char *name;            /* store name; NULL: derived from the file name in the URL */
     const char *expected_sha256; /* 64 hex digits; NULL: take it from the server's headers */
+    /* Sent as "Authorization: Bearer <token>" (a Hugging Face token for gated repositories);
+     * NULL: none. Not sent on to another host after a redirect. */
+    const char *bearer_token;
     owl_pull_cb progress;
     void *user;
 } owl_pull_opts;
 
 /* "hf://OWNER/REPO/FILE" → the Hugging Face resolve URL; other URLs are copied (malloc'd). */
 char *owl_pull_url(const char *url, owl_error *err);
+/* The token a pull of url should send: $HF_TOKEN for hf:// and huggingface.co URLs, else
+ * NULL. */
+const char *owl_pull_env_token(const char *url);
 /* The default store name of a URL: its file name without ".gguf", lower case. */
 int owl_pull_default_name(const char *url, owl_model_name *out, owl_error *err);
 

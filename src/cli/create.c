@@ -50,7 +50,8 @@ static int base_model(owl_store *s, const owl_modelfile *mf, const char *mf_path
         cli_progress pr = {0};
         char full[OWL_NAME_MAX + OWL_TAG_MAX + 2];
         owl_model_name_format(name, full, sizeof full);
-        owl_pull_opts o = {.name = full, .progress = cli_pull_progress, .user = &pr};
+        owl_pull_opts o = {.name = full, .bearer_token = owl_pull_env_token(mf->from),
+                           .progress = cli_pull_progress, .user = &pr};
         int rc = owl_store_pull(s, mf->from, &o, m, err);
         if (pr.drew) fputc('\n', stderr);
         return rc;

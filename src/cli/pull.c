@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: owl pull URL [--name NAME[:TAG]] [--sha256 HEX]\n"
+    "usage: owl pull URL [--name NAME[:TAG]] [--sha256 HEX] [--token TOKEN]\n"
     "\n"
     "Downloads a GGUF file into the model store ($OWL_HOME, default ~/.owl) and names it.\n"
     "URL is http(s)://... or hf://OWNER/REPO/FILE.gguf (a Hugging Face file on the main branch).\n"
@@ -18,7 +18,9 @@ static const char usage[] =
     "A progress bar is drawn when stderr is a terminal.\n"
     "\n"
     "  --name NAME[:TAG]   store name (default: the file name without .gguf, tag latest)\n"
-    "  --sha256 HEX        the expected SHA-256 of the file\n";
+    "  --sha256 HEX        the expected SHA-256 of the file\n"
+    "  --token TOKEN       sent as a Bearer token (a gated Hugging Face repository); hf:// and\n"
+    "                      https://huggingface.co URLs send $HF_TOKEN when it is set\n";
 
 static volatile sig_atomic_t interrupted;
 
@@ -49,11 +51,14 @@ static int run(int argc, char **argv) {
             if (!owl_sha256_hex_valid(o.expected_sha256)) {
                 return cli_error("pull: --sha256 must be 64 hex digits");
             }
+        } else if (cli_flag_is(arg, "--token")) {
+            if (!(o.bearer_token = cli_args_value(&a, "--token"))) return 1;
         } else {
             return cli_error("pull: unknown option %s (see 'owl help pull')", arg);
         }
     }
     if (!url) return cli_error("pull: missing URL (see 'owl help pull')");
+    if (!o.bearer_token) o.bearer_token = owl_pull_env_token(url);
     owl_store s;
     if (cli_store_open(&s) < 0) return 1;
     /* Ctrl-C ends the transfer cleanly: the partial file stays for the next pull. */

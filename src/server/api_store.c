@@ -344,8 +344,9 @@ static int pull_progress(void *user, const owl_pull_progress *p) {
 }
 
 static void pull_run(pull_task *t) {
-    owl_pull_opts o = {.name = t->name, .expected_sha256 = t->sha, .progress = pull_progress,
-                       .user = t};
+    /* The server's own $HF_TOKEN for Hugging Face URLs (Ollama's /api/pull carries no token). */
+    owl_pull_opts o = {.name = t->name, .expected_sha256 = t->sha, .bearer_token = owl_pull_env_token(t->url),
+                       .progress = pull_progress, .user = t};
     owl_error err = {{0}};
     int rc = owl_store_pull(&t->r->store, t->url, &o, NULL, &err);
     if (t->st) {

@@ -34,6 +34,21 @@
 #include <time.h>
 #include <unistd.h>
 
+const char *owl_pull_env_token(const char *url) {
+    const char *t = getenv("HF_TOKEN");
+    if (!t || !*t) return NULL;
+    if (strncmp(url, "hf://", 5) == 0) return t;
+    const char *host = strncmp(url, "https://", 8) == 0 ? url + 8 : NULL;
+    if (!host) return NULL; /* never over plain http */
+    size_t n = strcspn(host, "/:?#");
+    const char hf[] = "huggingface.co";
+    const size_t k = sizeof hf - 1;
+    /* huggingface.co or a subdomain of it */
+    if (n == k && strncmp(host, hf, k) == 0) return t;
+    if (n > k && host[n - k - 1] == '.' && strncmp(host + n - k, hf, k) == 0) return t;
+    return NULL;
+}
+
 char *owl_pull_url(const char *url, owl_error *err) {
     for (const char *q = url; *q; q++) {
         if ((unsigned char)*q <= 0x20 || *q == 0x7f) {
@@ -343,10 +358,17 @@ static long transfer(dl *d, const char *url, CURLcode *cc) {
             char h[200];
             snprintf(h, sizeof h, "If-Range: %s", val);
             hdrs = curl_slist_append(hdrs, h);
-            curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
         }
         free(val);
     }
+    if (d->o->bearer_token) {
+        /* checked printable by owl_store_pull; libcurl keeps a custom Authorization header to
+         * the first host (CURLOPT_UNRESTRICTED_AUTH stays off) */
+        char h[1100];
+        snprintf(h, sizeof h, "Authorization: Bearer %s", d->o->bearer_token);
+        hdrs = curl_slist_append(hdrs, h);
+    }
+    if (hdrs) curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     *cc = curl_easy_perform(c);
     curl_slist_free_all(hdrs);
     long code = 0;
@@ -397,6 +419,13 @@ int owl_store_pull(const owl_store *s, const char *url_in, const owl_pull_opts *
     if (o->expected_sha256 && !owl_sha256_hex_valid(o->expected_sha256)) {
         return owl_errorf(err, "--sha256 must be 64 hex digits");
     }
+    if (o->bearer_token) {
+        /* it goes into a header line: printable ASCII, no spaces, a sane length */
+        size_t n = strlen(o->bearer_token);
+        bool ok = n > 0 && n <= 1024;
+        for (size_t i = 0; ok && i < n; i++) ok = o->bearer_token[i] > 0x20 && o->bearer_token[i] < 0x7f;
+        if (!ok) return owl_errorf(err, "the access token must be 1 to 1024 printable characters without spaces");
+    }
     char *url = owl_pull_url(url_in, err);
     if (!url) return -1;
     dl d = {.o = o, .fd = -1};
@@ -444,7 +473,9 @@ int owl_store_pull(const owl_store *s, const char *url_in, const owl_pull_opts *
             continue;
         }
         if (code >= 400) {
-            owl_errorf(err, "%.200s: HTTP %ld%s", url_in, code, reason(code));
+            owl_errorf(err, "%.200s: HTTP %ld%s%s", url_in, code, reason(code),
+                       (code == 401 || code == 403) && !o->bearer_token
+                           ? " (a gated repository? pass --token or set HF_TOKEN)" : "");
             goto done;
         }
         if (code >= 300) {

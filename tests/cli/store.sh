@@ -84,6 +84,14 @@ check "pull: restarted from zero, right digest" test "$(digest_of norange:latest
 check "pull: Hugging Face style redirect with X-Linked-Etag" \
   bash -c "'$OWL' pull '$base/hf/tiny.gguf' --name viahf >/dev/null"
 expect_error "pull: 404" "HTTP 404 Not Found" "$OWL" pull "$base/files/missing.gguf"
+expect_error "pull: a private file without a token" "HTTP 401 Unauthorized (a gated repository?" \
+  "$OWL" pull "$base/private/tiny.gguf" --name private
+check "pull: with --token" bash -c "'$OWL' pull '$base/private/tiny.gguf' --token owl-test-token --name private >/dev/null"
+check "pull: the token's file, right digest" test "$(digest_of private:latest)" = "$sha"
+check "pull: rm that name again" bash -c "'$OWL' rm private >/dev/null"
+expect_error "pull: a token with a space" "the access token must be" \
+  "$OWL" pull "$base/private/tiny.gguf" --token "a b" --name private
+check "pull: HF_TOKEN stays home for other hosts" bash -c "HF_TOKEN=owl-test-token '$OWL' pull '$base/private/tiny.gguf' --name private2 2>&1 | grep -q 'HTTP 401'"
 check "pull: nothing kept after a 404" test "$(partials)" = 0
 
 n_blobs=$(blobs)

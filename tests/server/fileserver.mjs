@@ -10,6 +10,7 @@
 //   /hf/NAME        a 302 to /files/NAME carrying X-Linked-Etag, as Hugging Face does
 //   /huge/NAME      claims a petabyte, to meet the free-space check
 //   /slow/NAME      the file in 16 KiB pieces, one every 50 ms
+//   /private/NAME   401 unless "Authorization: Bearer owl-test-token", then as /files
 // Anything else is 404. Prints the port on stdout; appends "METHOD PATH RANGE" per request to
 // the log file given as the second argument.
 import http from 'node:http';
@@ -31,6 +32,11 @@ const server = http.createServer((req, res) => {
     res.end('not found\n');
     return;
   }
+  if (m[1] === 'private' && req.headers.authorization !== 'Bearer owl-test-token') {
+    res.writeHead(401, { 'Content-Type': 'text/plain' });
+    res.end('unauthorized\n');
+    return;
+  }
   let data = fs.readFileSync(file);
   const sha = crypto.createHash('sha256').update(data).digest('hex');
   const mode = m[1];
@@ -50,7 +56,7 @@ const server = http.createServer((req, res) => {
     data[data.length >> 1] ^= 0xff;
   }
   const headers = { 'Content-Type': 'application/octet-stream' };
-  if (mode === 'files' || mode === 'cut') headers.ETag = `"${sha}"`;
+  if (mode === 'files' || mode === 'cut' || mode === 'private') headers.ETag = `"${sha}"`;
   if (mode === 'badetag') headers.ETag = `"${'0'.repeat(64)}"`;
   if (mode !== 'norange') headers['Accept-Ranges'] = 'bytes';
   const r = range.match(/^bytes=(\d+)-$/);
