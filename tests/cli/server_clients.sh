@@ -24,7 +24,12 @@ else
   done <"$T_TMP/tap"
   if [ "$rc" -ne 0 ]; then
     fail "node --test" "exit status $rc"
-    sed -n '1,80p' "$T_TMP/tap"
+    # the report of each failed test (the TAP block under its "not ok" line), else the start
+    if grep -q '^not ok' "$T_TMP/tap"; then
+      awk '/^not ok/ {p = 1} /^(ok|# Subtest)/ {p = 0} p' "$T_TMP/tap" | head -n 200
+    else
+      sed -n '1,80p' "$T_TMP/tap"
+    fi
   fi
 fi
 summary
