@@ -11,7 +11,7 @@
 #include "tensor/kernels.h"
 
 #include "tensor/blocks.h"
-#include "tensor/simd_transpose.h"
+#include "tensor/simd_blocks.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -31,39 +31,6 @@ static void gemm_prep_wide(int64_t n, const void *act, void *aux) {
         _mm256_storeu_si256((__m256i *)(o[b].q + 16), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(v, 1)));
         o[b].d = _cvtsh_ss(x[b].d);
     }
-}
-
-/* The 32 signed codes of block b of a row, and its scale (q4_0: nibble - 8, q5_0: five bits -
- * 16, q8_0 as stored). */
-static inline __m256i codes32(owl_type type, const void *row, int64_t b, uint16_t *d) {
-    if (type == OWL_TYPE_Q8_0) {
-        const owl_block_q8_0 *x = (const owl_block_q8_0 *)row + b;
-        *d = x->d;
-        return _mm256_loadu_si256((const __m256i *)x->qs);
-    }
-    const uint8_t *qs;
-    __m256i hi = _mm256_setzero_si256(), off = _mm256_set1_epi8(8);
-    if (type == OWL_TYPE_Q5_0) {
-        const owl_block_q5_0 *x = (const owl_block_q5_0 *)row + b;
-        *d = x->d;
-        qs = x->qs;
-        uint32_t h;
-        memcpy(&h, x->qh, 4);
-        /* bit j of h -> 0x10 in byte j: spread the 4 bytes over their 8 lanes, then test a bit each */
-        const __m256i shuf = _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL,
-                                               0x0101010101010101LL, 0x0000000000000000LL);
-        const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-        __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h), shuf);
-        hi = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), _mm256_set1_epi8(0x10));
-        off = _mm256_set1_epi8(16);
-    } else {
-        const owl_block_q4_0 *x = (const owl_block_q4_0 *)row + b;
-        *d = x->d;
-        qs = x->qs;
-    }
-    const __m128i v = _mm_loadu_si128((const __m128i *)qs);
-    const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
-    return _mm256_sub_epi8(_mm256_or_si256(q, hi), off);
 }
 
 #define WIDE_SPAN 16 /* blocks per tile pass: 16 × 512 bytes = 8 KiB */
@@ -98,7 +65,7 @@ static inline __attribute__((always_inline)) void gemm_wide(owl_type type, int64
             uint16_t d[8];
             __m256i lo[8], hi[8];
             for (int j = 0; j < 8; j++) {
-                const __m256i c = codes32(type, (const char *)w + (size_t)(r0 + j) * row_bytes, b, &d[j]);
+                const __m256i c = simd_codes32(type, (const char *)w + (size_t)(r0 + j) * row_bytes, b, &d[j]);
                 lo[j] = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(c));      /* pairs 0..7 */
                 hi[j] = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(c, 1)); /* pairs 8..15 */
             }

@@ -10,7 +10,7 @@
 #include "tensor/kernels.h"
 
 #include "tensor/blocks.h"
-#include "tensor/simd_transpose.h"
+#include "tensor/simd_blocks.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -54,36 +54,6 @@ static void gemm_prep_q8_0(int64_t n, const void *act, void *aux) {
  * each keeps two chains (even and odd dwords), so eight chains hide vpdpbusd's latency. The
  * activation dwords are broadcast straight from memory into the dot product. A last tile of 8
  * rows (n_rows is a multiple of 8) repeats them in lanes 8..15 and stores 8 lanes. */
-/* The 32 signed codes and the f16 scale of block b of a row, for the symmetric 32-element
- * types (codes: q8_0 as stored, q4_0 nibble - 8, q5_0 five bits - 16). */
-static inline __m256i block_codes(owl_type type, const void *row, int64_t b, uint16_t *d) {
-    switch (type) {
-    case OWL_TYPE_Q4_0: {
-        const owl_block_q4_0 *x = (const owl_block_q4_0 *)row + b;
-        *d = x->d;
-        __m128i v = _mm_loadu_si128((const __m128i *)x->qs);
-        __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
-        return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
-    }
-    case OWL_TYPE_Q5_0: {
-        const owl_block_q5_0 *x = (const owl_block_q5_0 *)row + b;
-        *d = x->d;
-        uint32_t h;
-        memcpy(&h, x->qh, 4);
-        __m128i v = _mm_loadu_si128((const __m128i *)x->qs);
-        __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
-        /* bit j of h -> 0x10 in byte j */
-        __m256i hb = _mm256_maskz_mov_epi8((__mmask32)h, _mm256_set1_epi8(0x10));
-        return _mm256_sub_epi8(_mm256_or_si256(q, hb), _mm256_set1_epi8(16));
-    }
-    default: {
-        const owl_block_q8_0 *x = (const owl_block_q8_0 *)row + b;
-        *d = x->d;
-        return _mm256_loadu_si256((const __m256i *)x->qs);
-    }
-    }
-}
-
 #define SYM_SPAN 32 /* blocks per tile pass: 32 × 512 bytes = 16 KiB of tile in L1 */
 
 static inline __m512i bcast32(const int8_t *p) {
@@ -129,7 +99,7 @@ static void gemm_sym32(owl_type type, int64_t n, int64_t n_rows, const void *w, 
             const char *ahead = r0 + 16 + j < n_rows ? row + 16 * row_bytes : row;
             for (int64_t b = kb0; b < kb1; b++) {
                 _mm_prefetch(ahead + (size_t)b * blk, _MM_HINT_T0);
-                ((__m256i *)tile[b - kb0])[j] = _mm256_xor_si256(block_codes(type, row, b, &d[b - kb0][j]), flip);
+                ((__m256i *)tile[b - kb0])[j] = _mm256_xor_si256(simd_codes32(type, row, b, &d[b - kb0][j]), flip);
             }
         }
         for (int64_t b = kb0; b < kb1; b++) {

@@ -14,6 +14,7 @@
 
 #include "tensor/blocks.h"
 #include "tensor/kernels.h"
+#include "tensor/simd_blocks.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -104,30 +105,6 @@ static inline __m256i simd_dot_us8_scaled(__m256i acc, __m256i u, __m256i s, __m
  * One block is one 32-byte integer dot product and one fused multiply-add of its float scale into
  * a vector accumulator; two blocks per step into two accumulators, so that consecutive blocks'
  * FMAs do not wait on each other. */
-
-/* 16 bytes of nibbles → 32 codes: low nibbles first (elements 0..15), then the high ones. */
-static inline __m256i simd_nibbles(const uint8_t *qs) {
-    __m128i v = _mm_loadu_si128((const __m128i *)qs);
-    __m256i both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
-    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
-}
-
-/* The fifth bits of Q5 blocks as 0x10 per byte: bit j of the 32-bit mask → byte j. */
-static inline __m256i simd_bits_to_bytes(const uint8_t *qh) {
-    uint32_t bits;
-    memcpy(&bits, qh, 4);
-#if SIMD_VNNI
-    /* AVX-512 BW/VL: the 32 bits are a byte mask. */
-    return _mm256_maskz_mov_epi8((__mmask32)bits, _mm256_set1_epi8(0x10));
-#else
-    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL,
-                                           0x0101010101010101LL, 0x0000000000000000LL);
-    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), shuf);
-    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
-    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
-    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
-#endif
-}
 
 /* The two f16 values at p (a block's d and m, or d and the next two bytes) as floats in lanes 0
  * and 1. One plain 32-bit load: inserting 16-bit fields into a vector one by one costs more than
