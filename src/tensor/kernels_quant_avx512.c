@@ -9,6 +9,8 @@
  * equal it to the bit, the 32-element types sum their blocks in another order. */
 #include "tensor/kernels_simd.h"
 
+#include <stddef.h>
+
 /* The 64 codes of chunk c of a Q4_K/Q5_K super-block in one vector: low nibbles of its 32 bytes
  * in bytes 0..31 and high nibbles in bytes 32..63, the order of activations 64c .. 64c+63. */
 static inline __m512i z_k4_codes(const uint8_t *qs) {
@@ -257,87 +259,49 @@ static inline float z_finish(__m512 acc, __m128 mins, bool affine) {
     return r;
 }
 
-static void z_dot_q4_0(int64_t n, float *s, const void *w, const void *x) {
-    const owl_block_q4_0 *a = w;
-    const owl_block_q8_0 *b = x;
-    const int64_t nb = n / 32;
-    __m512 acc = _mm512_setzero_ps();
-    __m128 unused = _mm_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const __m512i p = z_dot_off(z_nibbles2(a[i].qs, a[i + 1].qs), z_act2(b[i].qs, b[i + 1].qs), 8);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), z_scales2(&a[i], &a[i + 1], &b[i], &b[i + 1], &unused), acc);
-    }
-    float r = z_finish(acc, unused, false);
-    if (i < nb) {
-        float t;
-        simd_dot_q4_0(32, &t, &a[i], &b[i]);
-        r += t;
-    }
-    *s = r;
-}
-
-static void z_dot_q4_1(int64_t n, float *s, const void *w, const void *x) {
-    const owl_block_q4_1 *a = w;
-    const owl_block_q8_1 *b = x;
+/* Q4_0, Q4_1, Q5_0 and Q5_1, two blocks per vector: the unsigned codes (nibbles, plus the fifth
+ * bits of the Q5 types), the _0 types' offset (8 or 16) through a second product, the _1 types'
+ * minimums gathered beside the scales by z_scales2. An odd last block takes the 256-bit kernel
+ * (tail). The type is a constant in each entry below, so the branches fold away. */
+static inline __attribute__((always_inline)) void z_dot_32(owl_type type, int64_t n, float *s, const void *w,
+                                                           const void *x, owl_dot_fn tail) {
+    const bool five = type == OWL_TYPE_Q5_0 || type == OWL_TYPE_Q5_1;
+    const bool affine = type == OWL_TYPE_Q4_1 || type == OWL_TYPE_Q5_1;
+    const size_t wsz = type == OWL_TYPE_Q4_0 ? sizeof(owl_block_q4_0)
+                     : type == OWL_TYPE_Q4_1 ? sizeof(owl_block_q4_1)
+                     : type == OWL_TYPE_Q5_0 ? sizeof(owl_block_q5_0) : sizeof(owl_block_q5_1);
+    const size_t qs = type == OWL_TYPE_Q4_0 ? offsetof(owl_block_q4_0, qs)
+                    : type == OWL_TYPE_Q4_1 ? offsetof(owl_block_q4_1, qs)
+                    : type == OWL_TYPE_Q5_0 ? offsetof(owl_block_q5_0, qs) : offsetof(owl_block_q5_1, qs);
+    const size_t qh = type == OWL_TYPE_Q5_0 ? offsetof(owl_block_q5_0, qh) : offsetof(owl_block_q5_1, qh);
+    const size_t xsz = affine ? sizeof(owl_block_q8_1) : sizeof(owl_block_q8_0);
+    const size_t xqs = affine ? offsetof(owl_block_q8_1, qs) : offsetof(owl_block_q8_0, qs);
+    const char *a = w, *b = x;
     const int64_t nb = n / 32;
     __m512 acc = _mm512_setzero_ps();
     __m128 mins = _mm_setzero_ps();
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z_nibbles2(a[i].qs, a[i + 1].qs), z_act2(b[i].qs, b[i + 1].qs));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), z_scales2(&a[i], &a[i + 1], &b[i], &b[i + 1], &mins), acc);
+        const char *a0 = a + (size_t)i * wsz, *a1 = a0 + wsz, *b0 = b + (size_t)i * xsz, *b1 = b0 + xsz;
+        __m512i q = z_nibbles2((const uint8_t *)a0 + qs, (const uint8_t *)a1 + qs);
+        if (five) q = _mm512_or_si512(q, z_bits2((const uint8_t *)a0 + qh, (const uint8_t *)a1 + qh));
+        const __m512i y = z_act2((const int8_t *)b0 + xqs, (const int8_t *)b1 + xqs);
+        const __m512i p = affine ? _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, y) : z_dot_off(q, y, five ? 16 : 8);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), z_scales2(a0, a1, b0, b1, &mins), acc);
     }
-    float r = z_finish(acc, mins, true);
+    float r = z_finish(acc, mins, affine);
     if (i < nb) {
         float t;
-        simd_dot_q4_1(32, &t, &a[i], &b[i]);
+        tail(32, &t, a + (size_t)i * wsz, b + (size_t)i * xsz);
         r += t;
     }
     *s = r;
 }
 
-static void z_dot_q5_0(int64_t n, float *s, const void *w, const void *x) {
-    const owl_block_q5_0 *a = w;
-    const owl_block_q8_0 *b = x;
-    const int64_t nb = n / 32;
-    __m512 acc = _mm512_setzero_ps();
-    __m128 unused = _mm_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const __m512i q = _mm512_or_si512(z_nibbles2(a[i].qs, a[i + 1].qs), z_bits2(a[i].qh, a[i + 1].qh));
-        const __m512i p = z_dot_off(q, z_act2(b[i].qs, b[i + 1].qs), 16);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), z_scales2(&a[i], &a[i + 1], &b[i], &b[i + 1], &unused), acc);
-    }
-    float r = z_finish(acc, unused, false);
-    if (i < nb) {
-        float t;
-        simd_dot_q5_0(32, &t, &a[i], &b[i]);
-        r += t;
-    }
-    *s = r;
-}
-
-static void z_dot_q5_1(int64_t n, float *s, const void *w, const void *x) {
-    const owl_block_q5_1 *a = w;
-    const owl_block_q8_1 *b = x;
-    const int64_t nb = n / 32;
-    __m512 acc = _mm512_setzero_ps();
-    __m128 mins = _mm_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const __m512i q = _mm512_or_si512(z_nibbles2(a[i].qs, a[i + 1].qs), z_bits2(a[i].qh, a[i + 1].qh));
-        const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, z_act2(b[i].qs, b[i + 1].qs));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), z_scales2(&a[i], &a[i + 1], &b[i], &b[i + 1], &mins), acc);
-    }
-    float r = z_finish(acc, mins, true);
-    if (i < nb) {
-        float t;
-        simd_dot_q5_1(32, &t, &a[i], &b[i]);
-        r += t;
-    }
-    *s = r;
-}
+static void z_dot_q4_0(int64_t n, float *s, const void *w, const void *x) { z_dot_32(OWL_TYPE_Q4_0, n, s, w, x, simd_dot_q4_0); }
+static void z_dot_q4_1(int64_t n, float *s, const void *w, const void *x) { z_dot_32(OWL_TYPE_Q4_1, n, s, w, x, simd_dot_q4_1); }
+static void z_dot_q5_0(int64_t n, float *s, const void *w, const void *x) { z_dot_32(OWL_TYPE_Q5_0, n, s, w, x, simd_dot_q5_0); }
+static void z_dot_q5_1(int64_t n, float *s, const void *w, const void *x) { z_dot_32(OWL_TYPE_Q5_1, n, s, w, x, simd_dot_q5_1); }
 
 /* ---- Q8_K activations --------------------------------------------------------------------------
  * The scalar act_q8_K's rules, 16 elements per vector, byte for byte: the scale comes from the
