@@ -786,38 +786,31 @@ GEMM_ENTRY(gemm_f16, gemm_float(false, n, n_rows, w, row_bytes, act, act_row, au
 GEMM_ENTRY(gemm_f32, gemm_float(true, n, n_rows, w, row_bytes, act, act_row, aux, n_tok, y, y_stride))
 
 void owl_kernels_init_avx512_gemm(owl_kernel t[OWL_TYPE_COUNT]) {
-    t[OWL_TYPE_Q8_0].gemm = gemm_q8_0;
-    t[OWL_TYPE_Q8_0].gemm_prep = gemm_prep_q8_0;
-    t[OWL_TYPE_Q8_0].gemm_aux = 8;
-    t[OWL_TYPE_Q8_0].gemm_min_tokens = 0;
-    t[OWL_TYPE_Q4_0].gemm = gemm_q4_0;
-    t[OWL_TYPE_Q4_0].gemm_prep = gemm_prep_q8_0;
-    t[OWL_TYPE_Q4_0].gemm_aux = 8;
-    t[OWL_TYPE_Q5_0].gemm = gemm_q5_0;
-    t[OWL_TYPE_Q5_0].gemm_prep = gemm_prep_q8_0;
-    t[OWL_TYPE_Q5_0].gemm_aux = 8;
-    t[OWL_TYPE_Q4_1].gemm = gemm_q4_1;
-    t[OWL_TYPE_Q4_1].gemm_prep = gemm_prep_q8_1;
-    t[OWL_TYPE_Q4_1].gemm_aux = 8;
-    t[OWL_TYPE_Q5_1].gemm = gemm_q5_1;
-    t[OWL_TYPE_Q5_1].gemm_prep = gemm_prep_q8_1;
-    t[OWL_TYPE_Q5_1].gemm_aux = 8;
-    t[OWL_TYPE_BF16].gemm = gemm_bf16;
-    t[OWL_TYPE_BF16].gemm_prep = gemm_kq_nop_prep;
-    t[OWL_TYPE_F32].gemm = gemm_f32;
-    t[OWL_TYPE_F32].gemm_prep = gemm_kq_nop_prep;
-    t[OWL_TYPE_F32].gemm_aux = 0;
-    t[OWL_TYPE_F16].gemm = gemm_f16;
-    t[OWL_TYPE_F16].gemm_prep = gemm_kq_nop_prep;
-    t[OWL_TYPE_F16].gemm_aux = 0;
-    t[OWL_TYPE_Q4_K].gemm = gemm_q4_K;
-    t[OWL_TYPE_Q4_K].gemm_prep = gemm_kq_nop_prep;
-    t[OWL_TYPE_Q5_K].gemm = gemm_q5_K;
-    t[OWL_TYPE_Q5_K].gemm_prep = gemm_kq_nop_prep;
-    t[OWL_TYPE_Q6_K].gemm = gemm_q6_K;
-    t[OWL_TYPE_Q6_K].gemm_prep = gemm_kq_nop_prep;
-    t[OWL_TYPE_Q3_K].gemm = gemm_q3_K;
-    t[OWL_TYPE_Q3_K].gemm_prep = gemm_kq_nop_prep;
-    t[OWL_TYPE_Q2_K].gemm = gemm_q2_K;
-    t[OWL_TYPE_Q2_K].gemm_prep = gemm_kq_nop_prep;
+    static const struct {
+        owl_type type;
+        owl_gemm_fn gemm;
+        owl_gemm_prep_fn prep;
+        size_t aux; /* per 32 activation elements */
+    } entries[] = {
+        {OWL_TYPE_Q8_0, gemm_q8_0, gemm_prep_q8_0, sizeof(q8_aux)},
+        {OWL_TYPE_Q4_0, gemm_q4_0, gemm_prep_q8_0, sizeof(q8_aux)},
+        {OWL_TYPE_Q5_0, gemm_q5_0, gemm_prep_q8_0, sizeof(q8_aux)},
+        {OWL_TYPE_Q4_1, gemm_q4_1, gemm_prep_q8_1, sizeof(q8_1_aux)},
+        {OWL_TYPE_Q5_1, gemm_q5_1, gemm_prep_q8_1, sizeof(q8_1_aux)},
+        {OWL_TYPE_BF16, gemm_bf16, gemm_kq_nop_prep, 0},
+        {OWL_TYPE_F32, gemm_f32, gemm_kq_nop_prep, 0},
+        {OWL_TYPE_F16, gemm_f16, gemm_kq_nop_prep, 0},
+        {OWL_TYPE_Q4_K, gemm_q4_K, gemm_kq_nop_prep, 0},
+        {OWL_TYPE_Q5_K, gemm_q5_K, gemm_kq_nop_prep, 0},
+        {OWL_TYPE_Q6_K, gemm_q6_K, gemm_kq_nop_prep, 0},
+        {OWL_TYPE_Q3_K, gemm_q3_K, gemm_kq_nop_prep, 0},
+        {OWL_TYPE_Q2_K, gemm_q2_K, gemm_kq_nop_prep, 0},
+    };
+    for (size_t i = 0; i < sizeof entries / sizeof *entries; i++) {
+        owl_kernel *k = &t[entries[i].type];
+        k->gemm = entries[i].gemm;
+        k->gemm_prep = entries[i].prep;
+        k->gemm_aux = entries[i].aux;
+        k->gemm_min_tokens = 0; /* these tiles pay from the default batch on (the AVX2 level's may not) */
+    }
 }
