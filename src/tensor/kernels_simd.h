@@ -156,78 +156,48 @@ static inline __m256 simd_q5_1_block(__m256 acc, __m128 *mins, const owl_block_q
     return simd_block_fma_min(acc, mins, p, a, b);
 }
 
-static void simd_dot_q8_0(int64_t n, float *s, const void *w, const void *x) {
-    const owl_block_q8_0 *a = w, *b = x;
-    const int64_t nb = n / 32;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = simd_q8_0_block(acc0, &a[i], &b[i]);
-        acc1 = simd_q8_0_block(acc1, &a[i + 1], &b[i + 1]);
+/* The dot product of a symmetric 32-element type: two blocks per step into two accumulators. */
+#define SIMD_DOT_SYM32(name, wtype, block)                                                         \
+    static void name(int64_t n, float *s, const void *w, const void *x) {                          \
+        const wtype *a = w;                                                                        \
+        const owl_block_q8_0 *b = x;                                                               \
+        const int64_t nb = n / 32;                                                                 \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                             \
+        int64_t i = 0;                                                                             \
+        for (; i + 2 <= nb; i += 2) {                                                              \
+            acc0 = block(acc0, &a[i], &b[i]);                                                      \
+            acc1 = block(acc1, &a[i + 1], &b[i + 1]);                                              \
+        }                                                                                          \
+        if (i < nb) acc0 = block(acc0, &a[i], &b[i]);                                              \
+        *s = simd_hsum(_mm256_add_ps(acc0, acc1));                                                 \
     }
-    if (i < nb) acc0 = simd_q8_0_block(acc0, &a[i], &b[i]);
-    *s = simd_hsum(_mm256_add_ps(acc0, acc1));
-}
 
-static void simd_dot_q4_0(int64_t n, float *s, const void *w, const void *x) {
-    const owl_block_q4_0 *a = w;
-    const owl_block_q8_0 *b = x;
-    const int64_t nb = n / 32;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = simd_q4_0_block(acc0, &a[i], &b[i]);
-        acc1 = simd_q4_0_block(acc1, &a[i + 1], &b[i + 1]);
-    }
-    if (i < nb) acc0 = simd_q4_0_block(acc0, &a[i], &b[i]);
-    *s = simd_hsum(_mm256_add_ps(acc0, acc1));
-}
+SIMD_DOT_SYM32(simd_dot_q8_0, owl_block_q8_0, simd_q8_0_block)
+SIMD_DOT_SYM32(simd_dot_q4_0, owl_block_q4_0, simd_q4_0_block)
+SIMD_DOT_SYM32(simd_dot_q5_0, owl_block_q5_0, simd_q5_0_block)
 
-static void simd_dot_q5_0(int64_t n, float *s, const void *w, const void *x) {
-    const owl_block_q5_0 *a = w;
-    const owl_block_q8_0 *b = x;
-    const int64_t nb = n / 32;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = simd_q5_0_block(acc0, &a[i], &b[i]);
-        acc1 = simd_q5_0_block(acc1, &a[i + 1], &b[i + 1]);
+/* The same for the affine types, whose minimums gather in a side sum (lane 1 of mins). */
+#define SIMD_DOT_AFFINE32(name, wtype, block)                                                      \
+    static void name(int64_t n, float *s, const void *w, const void *x) {                          \
+        const wtype *a = w;                                                                        \
+        const owl_block_q8_1 *b = x;                                                               \
+        const int64_t nb = n / 32;                                                                 \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                             \
+        __m128 mins0 = _mm_setzero_ps(), mins1 = _mm_setzero_ps();                                 \
+        int64_t i = 0;                                                                             \
+        for (; i + 2 <= nb; i += 2) {                                                              \
+            acc0 = block(acc0, &mins0, &a[i], &b[i]);                                              \
+            acc1 = block(acc1, &mins1, &a[i + 1], &b[i + 1]);                                      \
+        }                                                                                          \
+        if (i < nb) acc0 = block(acc0, &mins0, &a[i], &b[i]);                                      \
+        const __m128 mins = _mm_add_ps(mins0, mins1);                                              \
+        *s = simd_hsum(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_movehdup_ps(mins));          \
     }
-    if (i < nb) acc0 = simd_q5_0_block(acc0, &a[i], &b[i]);
-    *s = simd_hsum(_mm256_add_ps(acc0, acc1));
-}
 
-static void simd_dot_q4_1(int64_t n, float *s, const void *w, const void *x) {
-    const owl_block_q4_1 *a = w;
-    const owl_block_q8_1 *b = x;
-    const int64_t nb = n / 32;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    __m128 mins0 = _mm_setzero_ps(), mins1 = _mm_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = simd_q4_1_block(acc0, &mins0, &a[i], &b[i]);
-        acc1 = simd_q4_1_block(acc1, &mins1, &a[i + 1], &b[i + 1]);
-    }
-    if (i < nb) acc0 = simd_q4_1_block(acc0, &mins0, &a[i], &b[i]);
-    const __m128 mins = _mm_add_ps(mins0, mins1);
-    *s = simd_hsum(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_movehdup_ps(mins));
-}
+SIMD_DOT_AFFINE32(simd_dot_q4_1, owl_block_q4_1, simd_q4_1_block)
+SIMD_DOT_AFFINE32(simd_dot_q5_1, owl_block_q5_1, simd_q5_1_block)
 
-static void simd_dot_q5_1(int64_t n, float *s, const void *w, const void *x) {
-    const owl_block_q5_1 *a = w;
-    const owl_block_q8_1 *b = x;
-    const int64_t nb = n / 32;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    __m128 mins0 = _mm_setzero_ps(), mins1 = _mm_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = simd_q5_1_block(acc0, &mins0, &a[i], &b[i]);
-        acc1 = simd_q5_1_block(acc1, &mins1, &a[i + 1], &b[i + 1]);
-    }
-    if (i < nb) acc0 = simd_q5_1_block(acc0, &mins0, &a[i], &b[i]);
-    const __m128 mins = _mm_add_ps(mins0, mins1);
-    *s = simd_hsum(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_movehdup_ps(mins));
-}
+
 
 /* ---- k-quants -------------------------------------------------------------------------------- */
 
