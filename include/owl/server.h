@@ -100,6 +100,11 @@ typedef struct owl_gen_request {
 
 void owl_gen_request_free(owl_gen_request *r);
 
+/* Seconds from a number or a Go-style duration ("300", "5m", "1h30m", "90s", "-1"); negative
+ * means forever (keep_alive). -1 on bad input. Used by the Ollama request parser, the registry
+ * and `owl serve --keep-alive`. */
+int owl_parse_duration(const char *s, double *out);
+
 /* Parse a request body (any bytes; need not be NUL-terminated). On success returns 0 and fills
  * *out (free with owl_gen_request_free); on failure returns -1 with e->status 400 naming the
  * parameter. Unknown fields are ignored. */

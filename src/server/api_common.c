@@ -392,3 +392,35 @@ void owl_rfc3339_ns(char *buf, size_t n, int64_t unix_ns) {
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(buf, n, "%s.%09ldZ", date, frac);
 }
+
+int owl_parse_duration(const char *s, double *out) {
+    if (!s || !*s) return -1;
+    int sign = 1;
+    if (*s == '-') {
+        sign = -1;
+        s++;
+    }
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || !isfinite(v) || v < 0) return -1;
+    if (!*end) {
+        *out = sign * v; /* a bare number is seconds */
+        return 0;
+    }
+    double total = 0;
+    for (;;) {
+        double unit;
+        if (strncmp(end, "ms", 2) == 0) unit = 0.001, end += 2;
+        else if (*end == 'h') unit = 3600, end++;
+        else if (*end == 'm') unit = 60, end++;
+        else if (*end == 's') unit = 1, end++;
+        else return -1;
+        total += v * unit;
+        if (!*end) break;
+        s = end;
+        v = strtod(s, &end);
+        if (end == s || !isfinite(v) || v < 0) return -1;
+    }
+    *out = sign * total;
+    return 0;
+}

@@ -7,36 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* keep_alive is a number of seconds or a Go duration string ("5m", "1h30m", "90s", "-1"); any
- * negative value keeps the model forever. Returns -1 on an unreadable value. */
-static int parse_duration(const char *s, double *out) {
-    double total = 0;
-    int sign = 1;
-    if (*s == '-') {
-        sign = -1;
-        s++;
-    }
-    if (!*s) return -1;
-    while (*s) {
-        char *end;
-        double v = strtod(s, &end);
-        if (end == s || !isfinite(v)) return -1;
-        s = end;
-        double unit = 1;
-        if (strncmp(s, "ms", 2) == 0) {
-            unit = 1e-3;
-            s += 2;
-        } else if (*s == 'h' || *s == 'm' || *s == 's') {
-            unit = *s == 'h' ? 3600 : *s == 'm' ? 60 : 1;
-            s++;
-        } else if (*s) {
-            return -1;
-        }
-        total += v * unit;
-    }
-    *out = sign * total;
-    return 0;
-}
 
 static int parse_keep_alive(const json_t *o, owl_gen_request *r, owl_api_error *e) {
     const json_t *v = json_object_get(o, "keep_alive");
@@ -45,7 +15,7 @@ static int parse_keep_alive(const json_t *o, owl_gen_request *r, owl_api_error *
         r->keep_alive_s = json_number_value(v);
         return 0;
     }
-    if (json_is_string(v) && parse_duration(json_string_value(v), &r->keep_alive_s) == 0) return 0;
+    if (json_is_string(v) && owl_parse_duration(json_string_value(v), &r->keep_alive_s) == 0) return 0;
     return owl_api_errorf(e, 400, NULL, "keep_alive", "invalid_value",
                           "'keep_alive' must be a number of seconds or a duration like \"5m\"");
 }

@@ -19,40 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- durations ------------------------------------------------------------------------------- */
-
-int owl_parse_duration(const char *s, double *out) {
-    if (!s || !*s) return -1;
-    int sign = 1;
-    if (*s == '-') {
-        sign = -1;
-        s++;
-    }
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || !isfinite(v) || v < 0) return -1;
-    if (!*end) {
-        *out = sign * v; /* a bare number is seconds */
-        return 0;
-    }
-    double total = 0;
-    for (;;) {
-        double unit;
-        if (strncmp(end, "ms", 2) == 0) unit = 0.001, end += 2;
-        else if (*end == 'h') unit = 3600, end++;
-        else if (*end == 'm') unit = 60, end++;
-        else if (*end == 's') unit = 1, end++;
-        else return -1;
-        total += v * unit;
-        if (!*end) break;
-        s = end;
-        v = strtod(s, &end);
-        if (end == s || !isfinite(v) || v < 0) return -1;
-    }
-    *out = sign * total;
-    return 0;
-}
-
 /* ---- memory estimate ------------------------------------------------------------------------- */
 
 /* File size (the weights are mapped) plus the KV caches of every slot at f16. A context asked

@@ -27,8 +27,6 @@ owl_backend *owl_registry_backend_new(const owl_registry_params *p, owl_error *e
 /* Unloads every model (running jobs end as cancelled) and stops running pulls. */
 void owl_registry_backend_destroy(owl_backend *b);
 
-/* Seconds from a number or a Go-style duration ("300", "5m", "1h30m", "-1"); -1 on bad input. */
-int owl_parse_duration(const char *s, double *out);
 
 /* ---- shared by registry.c and api_store.c ---------------------------------------------------- */
 
