@@ -110,12 +110,6 @@ static inline __m256 load_w8(bool f32, const char *row, int64_t k) {
                : _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + k)));
 }
 
-static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 static inline __attribute__((always_inline)) void gemm_float8(bool f32, int64_t n, int64_t n_rows, const void *w,
                                                               size_t row_bytes, const void *act, size_t act_row,
@@ -150,7 +144,7 @@ static inline __attribute__((always_inline)) void gemm_float8(bool f32, int64_t 
             const __m256 acc[4][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
             for (int i = 0; i < 4; i++)
                 for (int j = 0; j < nt; j++) {
-                    float s = hsum8(acc[i][j]);
+                    float s = simd_hsum(acc[i][j]);
                     const float *xj = j ? x1 : x0;
                     for (int64_t k = n8; k < n; k++) {
                         const float wk = f32 ? ((const float *)wr[i])[k] : owl_f16_to_f32(((const uint16_t *)wr[i])[k]);

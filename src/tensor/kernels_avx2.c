@@ -1,17 +1,10 @@
 /* AVX2 + FMA + F16C kernels (compiled with those flags alone; called only when cpu.c found them). */
 #include "tensor/kernels.h"
+#include "tensor/simd_blocks.h"
 
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
-
-static inline float hsum256(__m256 v) {
-    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-    return _mm_cvtss_f32(lo);
-}
 
 static inline float hmax256(__m256 v) {
     __m128 lo = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -32,7 +25,7 @@ static void dot_f32(int64_t n, float *s, const void *w, const void *x) {
         acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
     }
     for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    float r = hsum256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    float r = simd_hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
     for (; i < n; i++) r += a[i] * b[i];
     *s = r;
 }
@@ -56,7 +49,7 @@ static void dot_f16(int64_t n, float *s, const void *w, const void *x) {
         acc1 = _mm256_fmadd_ps(load_f16(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
     }
     for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load_f16(a + i), _mm256_loadu_ps(b + i), acc0);
-    float r = hsum256(_mm256_add_ps(acc0, acc1));
+    float r = simd_hsum(_mm256_add_ps(acc0, acc1));
     for (; i < n; i++) r += _cvtsh_ss(a[i]) * b[i];
     *s = r;
 }
@@ -70,7 +63,7 @@ static void dot_bf16(int64_t n, float *s, const void *w, const void *x) {
         acc1 = _mm256_fmadd_ps(load_bf16(a + i + 8), load_bf16(b + i + 8), acc1);
     }
     for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load_bf16(a + i), load_bf16(b + i), acc0);
-    float r = hsum256(_mm256_add_ps(acc0, acc1));
+    float r = simd_hsum(_mm256_add_ps(acc0, acc1));
     for (; i < n; i++) r += owl_bf16_to_f32(a[i]) * owl_bf16_to_f32(b[i]);
     *s = r;
 }
@@ -155,7 +148,7 @@ static void v_softmax(int64_t n, float *x) {
         _mm256_storeu_ps(x + i, e);
         acc = _mm256_add_ps(acc, e);
     }
-    float sum = hsum256(acc);
+    float sum = simd_hsum(acc);
     if (i < n) {
         float tail[8] = {0};
         memcpy(tail, x + i, (size_t)(n - i) * sizeof(float));

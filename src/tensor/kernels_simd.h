@@ -34,14 +34,6 @@
 
 static inline float simd_h2f(uint16_t h) { return _cvtsh_ss(h); }
 
-static inline float simd_hsum(__m256 v) {
-    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-    return _mm_cvtss_f32(lo);
-}
-
 static inline int simd_hsum_i32(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
@@ -196,8 +188,6 @@ SIMD_DOT_SYM32(simd_dot_q5_0, owl_block_q5_0, simd_q5_0_block)
 
 SIMD_DOT_AFFINE32(simd_dot_q4_1, owl_block_q4_1, simd_q4_1_block)
 SIMD_DOT_AFFINE32(simd_dot_q5_1, owl_block_q5_1, simd_q5_1_block)
-
-
 
 /* ---- k-quants -------------------------------------------------------------------------------- */
 

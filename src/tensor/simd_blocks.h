@@ -1,6 +1,6 @@
 /* 256-bit helpers shared by the dot products (kernels_simd.h) and the batched products
- * (gemm_avx2.c, gemm_avx512.c): the codes of the 32-element blocks, and an 8×8 transpose of
- * 32-bit lanes. Include only from files compiled with AVX2 (AVX-512 BW/VL where present is used
+ * (gemm_avx2.c, gemm_avx512.c) and the AVX2 float kernels: a horizontal sum, the codes of the
+ * 32-element blocks, and an 8×8 transpose of 32-bit lanes. Include only from files compiled with AVX2 (AVX-512 BW/VL where present is used
  * for the Q5 high bits). */
 #ifndef OWL_TENSOR_SIMD_BLOCKS_H
 #define OWL_TENSOR_SIMD_BLOCKS_H
@@ -10,6 +10,15 @@
 
 #include <immintrin.h>
 #include <string.h>
+
+/* The sum of the eight lanes. */
+static inline float simd_hsum(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
 
 /* 16 bytes of nibbles → 32 codes: low nibbles first (elements 0..15), then the high ones. */
 static inline __m256i simd_nibbles(const uint8_t *qs) {
