@@ -77,7 +77,6 @@ owl_context *owl_context_new(const owl_model *m, const owl_context_params *p, ow
     }
     if (cp->n_batch <= 0) cp->n_batch = 256;
     if (cp->n_batch > cp->n_ctx) cp->n_batch = cp->n_ctx;
-    if (cp->kv_type == 0 && p == NULL) cp->kv_type = OWL_TYPE_F16;
 
     c->pool = owl_pool_new(cp->n_threads, err);
     if (!c->pool) {
